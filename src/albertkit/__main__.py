@@ -1,0 +1,3 @@
+from albertkit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""The ``albertkit`` command line: a table of subcommands, each a thin shell over a public function.
+
+Each feature module registers its own subcommands through ``register(subparsers)``; heavy imports
+happen inside the command handlers, so ``albertkit --help`` is fast.
+
+    $ albertkit fill-mask "Hello I'm a [MASK] model."
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+# module -> it defines register(subparsers) adding one or more subcommands.
+COMMAND_MODULES = (
+    "albertkit.pipelines.commands",
+    "albertkit.tokenization_commands",
+    "albertkit.pretraining.commands",
+    "albertkit.finetuning.commands",
+    "albertkit.export_commands",
+)
+
+
+class CommandError(Exception):
+    """An error a command reports as one line on stderr, with exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="albertkit", description="ALBERT end to end: inference, pretraining, fine-tuning.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a feature not yet built in this checkout
+            if exc.name != module:
+                raise
+            continue
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("albertkit: interrupted\n")
+        return 130
+    except (CommandError, OSError, ValueError) as exc:
+        sys.stderr.write(f"albertkit {args.command}: error: {exc}\n")
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
