@@ -65,11 +65,12 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
 
 
 @contextmanager
-def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_folder(target: str | os.PathLike, exclude: set[str] | frozenset[str] = frozenset()) -> Iterator[Path]:
     """Yield a fresh temporary folder; on success it replaces ``target`` as a whole.
 
     Files already in ``target`` that the new folder does not write are kept (copied in first),
-    so saving a model into a folder that holds a tokenizer does not lose the tokenizer.
+    so saving a model into a folder that holds a tokenizer does not lose the tokenizer. Names in
+    ``exclude`` are not carried over.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +82,7 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
                 raise NotADirectoryError(f"{target} exists and is not a folder")
             for item in target.iterdir():
                 dest = tmp / item.name
-                if not dest.exists():
+                if item.name not in exclude and not dest.exists():
                     if item.is_dir():
                         shutil.copytree(item, dest)
                     else:

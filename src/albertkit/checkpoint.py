@@ -1,0 +1,233 @@
+"""Hugging Face layout checkpoints: load, save, and the key policy between them.
+
+The state-dict keys of albertkit modules are Hugging Face's, so loading is ``load_state_dict`` after
+this short list of allowed key edits, and nothing else:
+
+1. ``albert.`` prefix: a base-model checkpoint (keys ``embeddings...``) loads into a task model and
+   a task checkpoint (keys ``albert.embeddings...``) into the base model.
+2. The legacy buffer ``albert.embeddings.position_ids`` is dropped.
+3. The tied ``predictions.decoder.weight`` / ``predictions.decoder.bias`` are dropped on load (they
+   are the word embeddings and ``predictions.bias``) and not written on save, as Hugging Face does.
+4. Loading into the base model drops the heads of a task checkpoint (logged).
+5. A task model whose head is absent from the checkpoint initialises it and logs which weights
+   are new (fine-tuning from a base checkpoint). The pooler counts as head for classes that need it.
+
+Anything else missing or unexpected raises :class:`CheckpointError` listing the keys.
+
+    >>> model = AlbertForSequenceClassification.from_pretrained("path/to/albert-base-v2", num_labels=3)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+
+from albertkit.config import CONFIG_NAME, AlbertConfig
+from albertkit.hub import ModelNotFoundError, resolve_file, resolve_first
+from albertkit.utils import atomic_folder
+
+__all__ = ["CheckpointError", "load_pretrained", "save_pretrained", "load_state_dict_file", "resolve_dtype"]
+
+logger = logging.getLogger(__name__)
+
+SAFE_WEIGHTS_NAME = "model.safetensors"
+WEIGHTS_NAME = "pytorch_model.bin"
+TIED_KEYS = ("predictions.decoder.weight", "predictions.decoder.bias")
+HEAD_PREFIXES_ALL = ("predictions.", "sop_classifier.", "classifier.", "qa_outputs.")
+
+M = TypeVar("M", bound="torch.nn.Module")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that does not fit the model: the message lists the offending keys."""
+
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+}
+
+
+def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
+    """``"bf16"`` / ``"bfloat16"`` / ``torch.bfloat16`` -> ``torch.bfloat16``; ``"auto"`` and None -> None."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    key = str(dtype).replace("torch.", "").lower()
+    if key == "auto":
+        return None
+    if key not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of float32, bfloat16, float16")
+    return _DTYPES[key]
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read ``model.safetensors`` or ``pytorch_model.bin`` (with ``weights_only=True``: no code runs)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or truncated file
+        raise CheckpointError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+def _adapt_keys(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Apply the key policy; returns the adapted dict and the head keys dropped (policy 4)."""
+    from albertkit.modeling import AlbertModel
+
+    prefix = getattr(model, "base_model_prefix", "albert") + "."
+    is_base = isinstance(model, AlbertModel)
+    out: dict[str, torch.Tensor] = {}
+    dropped_heads: list[str] = []
+    has_prefix = any(k.startswith(prefix) for k in state)
+    for key, value in state.items():
+        if key.endswith("embeddings.position_ids") or key in TIED_KEYS:
+            continue  # policies 2 and 3
+        if is_base:
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+            elif has_prefix:  # a head of a task checkpoint
+                dropped_heads.append(key)
+                continue
+        elif not key.startswith(prefix) and not key.startswith(HEAD_PREFIXES_ALL):
+            key = prefix + key  # base checkpoint into a task model
+        out[key] = value
+    return out, dropped_heads
+
+
+def _expected_keys(model: torch.nn.Module) -> set[str]:
+    keys = set(model.state_dict().keys())
+    return {k for k in keys if k not in TIED_KEYS}
+
+
+def _is_head_key(model: torch.nn.Module, key: str) -> bool:
+    heads = tuple(getattr(model, "head_prefixes", ()))
+    if key.startswith(heads):
+        return True
+    # A pooler is new when a checkpoint without one (AlbertForMaskedLM, QA...) loads into a class with one.
+    return key.endswith("pooler.weight") or key.endswith("pooler.bias")
+
+
+def load_pretrained(
+    cls: type[M],
+    name_or_path: str | os.PathLike,
+    *,
+    config: AlbertConfig | None = None,
+    dtype: torch.dtype | str | None = None,
+    device: torch.device | str | None = None,
+    **config_overrides: Any,
+) -> M:
+    """Build ``cls`` from a folder / hub name holding config.json and weights (see module doc)."""
+    if config is None:
+        config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME))
+    if config_overrides:
+        data = config.to_dict()
+        data.update(config_overrides)
+        if "num_labels" in config_overrides and "id2label" not in config_overrides:
+            data.pop("id2label", None)
+            data.pop("label2id", None)
+        config = AlbertConfig.from_dict(data)
+    try:
+        weights = resolve_first(name_or_path, (SAFE_WEIGHTS_NAME, WEIGHTS_NAME))
+    except ModelNotFoundError:
+        raise
+    state = load_state_dict_file(weights)
+    target_dtype = resolve_dtype(dtype)
+    if target_dtype is None and config.torch_dtype in ("bfloat16", "float16") and dtype == "auto":
+        target_dtype = resolve_dtype(config.torch_dtype)
+
+    with torch.device("meta"):
+        model = cls(config)  # type: ignore[call-arg]
+    state, dropped = _adapt_keys(model, state, str(weights))
+    expected = _expected_keys(model)
+    missing = sorted(expected - state.keys())
+    unexpected = sorted(state.keys() - expected)
+    new_head = [k for k in missing if _is_head_key(model, k)]
+    missing = [k for k in missing if not _is_head_key(model, k)]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} weight(s): {', '.join(missing[:20])}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} weight(s): {', '.join(unexpected[:20])}")
+        raise CheckpointError(f"{weights} does not fit {cls.__name__}: " + "; ".join(parts))
+    shape_errors = []
+    model_state = model.state_dict()
+    for key, value in state.items():
+        if tuple(model_state[key].shape) != tuple(value.shape):
+            shape_errors.append(f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(model_state[key].shape)}")
+    if shape_errors:
+        raise CheckpointError(f"{weights} does not fit {cls.__name__} ({len(shape_errors)} shape mismatch(es)): " + "; ".join(shape_errors[:10]))
+
+    # Materialise: real (initialised) tensors for new heads, checkpoint tensors for the rest.
+    model = model.to_empty(device="cpu")
+    with torch.no_grad():
+        model.init_weights()
+    model.load_state_dict(state, strict=False)  # strictness enforced above, with better messages
+    model.tie_weights()
+    if dropped:
+        logger.info("%s: dropped %d head weight(s) not used by %s", weights, len(dropped), cls.__name__)
+    if new_head:
+        logger.warning(
+            "%s: newly initialised weights of %s (train them before use): %s", weights, cls.__name__, ", ".join(new_head)
+        )
+    model.eval()
+    if target_dtype is not None:
+        model = model.to(dtype=target_dtype)
+    if device is not None:
+        model = model.to(device)
+    model.loading_info = {"new_weights": new_head, "dropped_weights": dropped}  # type: ignore[attr-defined]
+    return model
+
+
+def _state_for_saving(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in model.state_dict().items():
+        if key in TIED_KEYS:
+            continue
+        out[key] = value.detach().to("cpu").contiguous()
+    return out
+
+
+def save_pretrained(model: torch.nn.Module, folder: str | os.PathLike, *, safe_serialization: bool = True) -> Path:
+    """Write config.json + model.safetensors (or pytorch_model.bin) into ``folder`` atomically.
+
+    The folder is built beside the target and swapped in whole, so a crash mid-save never leaves a
+    half-written folder that loads; other files already in the folder (a tokenizer) are kept.
+    """
+    folder = Path(folder)
+    config: AlbertConfig = model.config  # type: ignore[assignment]
+    data = config.to_dict()
+    data["architectures"] = [type(model).__name__]
+    data["model_type"] = "albert"
+    data["torch_dtype"] = str(next(model.parameters()).dtype).replace("torch.", "")
+    state = _state_for_saving(model)
+    # An older weights file of the other format must not survive to shadow the new one.
+    stale = WEIGHTS_NAME if safe_serialization else SAFE_WEIGHTS_NAME
+    with atomic_folder(folder, exclude={stale}) as tmp:
+        (tmp / CONFIG_NAME).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if safe_serialization:
+            from safetensors.torch import save_file
+
+            save_file(state, str(tmp / SAFE_WEIGHTS_NAME), metadata={"format": "pt"})
+        else:
+            torch.save(state, tmp / WEIGHTS_NAME)
+    return folder
