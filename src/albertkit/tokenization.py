@@ -1,0 +1,1099 @@
+"""ALBERT's SentencePiece tokenizer: normalise -> split special tokens -> pieces -> ids.
+
+Ids are identical to Hugging Face transformers' slow (SentencePiece) ``AlbertTokenizer`` of the
+4.x series, which defines what ALBERT checkpoints were trained on; character offsets into the
+original text are identical to the fast (``tokenizers``) one wherever both produce the same pieces.
+
+    >>> tok = AlbertTokenizer.from_pretrained("albert-base-v2")  # doctest: +SKIP
+    >>> tok("Hello, my dog is cute")["input_ids"]  # doctest: +SKIP
+    [2, 10975, 15, 51, 1952, 25, 10901, 3]
+
+Pipeline per text (see ALBERT_REFERENCE.md section 2):
+
+1. special-token strings (``[CLS] [SEP] [MASK] <pad> <unk>``) are split out of the raw text;
+   ``[MASK]`` absorbs the whitespace before it;
+2. each remaining chunk: strip and collapse whitespace, `````` and ``''`` -> ``"``, NFKD and drop
+   combining marks (unless ``keep_accents``), lowercase (unless ``do_lower_case=False``);
+3. SentencePiece encodes the chunk (its own nmt_nfkc normaliser runs inside, in C++);
+4. the digit-comma rule: a piece longer than one character that ends in a digit and ``,`` is
+   re-encoded without the comma and the comma becomes its own piece.
+
+Deliberate differences from transformers (each tested in tests/test_tokenization_*.py):
+
+* ``decode`` follows transformers 5 (Metaspace decoding): special tokens are separated by
+  spaces, which the 4.x slow tokenizer glued to neighbouring words (``cute[MASK] .``).
+* Truncation of pairs with ``longest_first`` splits the budget like ``tokenizers`` (the
+  tokenizer transformers 5 ships), not one-token-at-a-time like the 4.x slow tokenizer.
+* With ``return_overflowing_tokens=True`` a pair must be truncated ``only_first`` or
+  ``only_second`` (which sequence to window is otherwise ambiguous); ``longest_first`` raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["AlbertTokenizer", "BatchEncoding", "TokenizerError", "train_tokenizer"]
+
+logger = logging.getLogger(__name__)
+
+SPIECE_UNDERLINE = "\u2581"
+VOCAB_FILE = "spiece.model"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+# ALBERT's user-defined symbols (ids 5..12 of the released vocab).
+ALBERT_USER_SYMBOLS = ("(", ")", '"', "-", ".", "\u2013", "\u00a3", "\u20ac")
+ALBERT_CONTROL_SYMBOLS = ("[CLS]", "[SEP]", "[MASK]")
+
+
+class TokenizerError(ValueError):
+    """A tokenizer file or an input the tokenizer cannot use; the message names which."""
+
+
+def _build_combining_table() -> dict[int, None]:
+    # str.translate table that deletes every code point with a non-zero canonical combining class:
+    # the same set as `unicodedata.combining(c) != 0` used by the reference, but applied in C.
+    return {cp: None for cp in range(sys.maxunicode + 1) if unicodedata.combining(chr(cp))}
+
+
+_COMBINING = _build_combining_table()
+# Python's str.split() and re's \s agree on what whitespace is (Py_UNICODE_ISSPACE).
+_WORD_RE = re.compile(r"\S+")
+
+
+def _is_digit_comma(piece: str) -> bool:
+    return len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit()
+
+
+# ----------------------------------------------------------------------------------------------
+# BatchEncoding
+# ----------------------------------------------------------------------------------------------
+
+
+class BatchEncoding(dict):
+    """The tokenizer's output: a dict of model inputs plus word/sequence alignment per row.
+
+        >>> enc = tok(["a question", "another"], padding=True, return_tensors="pt")  # doctest: +SKIP
+        >>> enc["input_ids"].shape, enc.word_ids(0), enc.sequence_ids(0)  # doctest: +SKIP
+
+    Keys: ``input_ids`` [B, T], ``token_type_ids``, ``attention_mask``, and on request
+    ``special_tokens_mask``, ``offset_mapping`` [B, T, 2], ``overflow_to_sample_mapping`` [B].
+    """
+
+    def __init__(
+        self,
+        data: dict[str, Any] | None = None,
+        word_ids: list[list[int | None]] | None = None,
+        sequence_ids: list[list[int | None]] | None = None,
+        tokens: list[list[str]] | None = None,
+    ) -> None:
+        super().__init__(data or {})
+        self._word_ids = word_ids
+        self._sequence_ids = sequence_ids
+        self._tokens = tokens
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"data": dict(self), "w": self._word_ids, "s": self._sequence_ids, "t": self._tokens}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.update(state["data"])
+        self._word_ids, self._sequence_ids, self._tokens = state["w"], state["s"], state["t"]
+
+    def _row(self, table: list | None, batch_index: int, what: str) -> list:
+        if table is None:
+            raise ValueError(f"{what} is not available for this BatchEncoding (it was not made by AlbertTokenizer.__call__)")
+        if not -len(table) <= batch_index < len(table):
+            raise IndexError(f"batch_index {batch_index} out of range for a batch of {len(table)}")
+        return table[batch_index]
+
+    def word_ids(self, batch_index: int = 0) -> list[int | None]:
+        """Index of the whitespace-separated word (within its sequence) of each token; None for special tokens."""
+        return list(self._row(self._word_ids, batch_index, "word_ids"))
+
+    def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
+        """0 or 1 for tokens of the first or second sequence; None for special and padding tokens."""
+        return list(self._row(self._sequence_ids, batch_index, "sequence_ids"))
+
+    def tokens(self, batch_index: int = 0) -> list[str]:
+        """The pieces of one row (padding included)."""
+        return list(self._row(self._tokens, batch_index, "tokens"))
+
+    def token_to_word(self, batch_index: int, token_index: int | None = None) -> int | None:
+        if token_index is None:
+            batch_index, token_index = 0, batch_index
+        return self.word_ids(batch_index)[token_index]
+
+    def to(self, device: Any) -> "BatchEncoding":
+        """Move every tensor value to ``device`` (in place; returns self, as transformers does)."""
+        for key, value in self.items():
+            if hasattr(value, "to") and hasattr(value, "device"):
+                self[key] = value.to(device)
+        return self
+
+    @property
+    def n_sequences(self) -> int:
+        return len(self._sequence_ids or [])
+
+
+# ----------------------------------------------------------------------------------------------
+# One encoded sequence with its alignment
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Seq:
+    """Ids of one text (no special tokens) and, when asked, where each came from."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]] | None = None  # character spans in the original text
+    words: list[int | None] | None = None  # whitespace-word index per token
+    specials: list[bool] = field(default_factory=list)  # token is a special token found in the text
+
+
+# ----------------------------------------------------------------------------------------------
+# The tokenizer
+# ----------------------------------------------------------------------------------------------
+
+
+class AlbertTokenizer:
+    """ALBERT's SentencePiece tokenizer with the Hugging Face tokenizer interface.
+
+        >>> tok = AlbertTokenizer("spiece.model")  # doctest: +SKIP
+        >>> tok.tokenize("I was born in 92000, and this is falsé.")  # doctest: +SKIP
+        ['▁i', '▁was', '▁born', '▁in', '▁9', '2000', ',', '▁and', '▁this', '▁is', '▁false', '.']
+
+    Args:
+        vocab_file: path of the SentencePiece model (``spiece.model``).
+        do_lower_case: lowercase the text before SentencePiece (ALBERT's English models do).
+        remove_space: strip the text and collapse runs of whitespace to one space.
+        keep_accents: keep accents; otherwise NFKD and drop combining marks.
+        model_max_length: the length ``truncation=True`` / ``padding="max_length"`` use by default.
+    """
+
+    vocab_files_names = {"vocab_file": VOCAB_FILE}
+    model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+    padding_side = "right"
+    truncation_side = "right"
+
+    def __init__(
+        self,
+        vocab_file: str | os.PathLike,
+        do_lower_case: bool = True,
+        remove_space: bool = True,
+        keep_accents: bool = False,
+        *,
+        unk_token: str = "<unk>",
+        sep_token: str = "[SEP]",
+        pad_token: str = "<pad>",
+        cls_token: str = "[CLS]",
+        mask_token: str = "[MASK]",
+        model_max_length: int = 512,
+        num_threads: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        import sentencepiece as spm
+
+        path = Path(vocab_file)
+        if not path.is_file():
+            raise TokenizerError(f"{path}: SentencePiece model not found")
+        self.sp = spm.SentencePieceProcessor()
+        try:
+            self.sp.Load(str(path))
+        except (OSError, RuntimeError) as exc:  # sentencepiece raises OSError on a bad proto
+            raise TokenizerError(f"{path}: not a valid SentencePiece model ({exc})") from None
+        if self.sp.GetPieceSize() == 0:
+            raise TokenizerError(f"{path}: the SentencePiece model has no pieces")
+        self.vocab_file = str(path)
+        self.do_lower_case = bool(do_lower_case)
+        self.remove_space = bool(remove_space)
+        self.keep_accents = bool(keep_accents)
+        self.model_max_length = int(model_max_length)
+        # Threads for SentencePiece's batch encoder; all cores unless told otherwise.
+        self.num_threads = int(num_threads) if num_threads else (os.cpu_count() or 1)
+        for key in kwargs:
+            logger.debug("AlbertTokenizer: ignoring option %r", key)
+
+        self.unk_token, self.sep_token, self.pad_token = unk_token, sep_token, pad_token
+        self.cls_token, self.mask_token = cls_token, mask_token
+        self.bos_token, self.eos_token = cls_token, sep_token  # transformers' aliases
+        self._pieces = [self.sp.IdToPiece(i) for i in range(self.sp.GetPieceSize())]
+        self._vocab = {p: i for i, p in enumerate(self._pieces)}
+        for name in ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token"):
+            token = getattr(self, name)
+            if token not in self._vocab:
+                raise TokenizerError(f"{path}: the vocabulary has no {name} {token!r}")
+        self.all_special_tokens = [cls_token, sep_token, unk_token, pad_token, mask_token]
+        self.all_special_ids = [self._vocab[t] for t in self.all_special_tokens]
+        self._special_ids = frozenset(self.all_special_ids)
+        # Special-token strings are cut out of the raw text first (longest first, case-sensitive).
+        alts = sorted(set(self.all_special_tokens), key=len, reverse=True)
+        self._special_re = re.compile("|".join(re.escape(t) for t in alts))
+        self._special_first_chars = frozenset(t[0] for t in alts)
+        # Tokens that eat the whitespace on their left, as transformers' AddedToken(lstrip=True).
+        self._lstrip_tokens = frozenset({mask_token})
+        self._digit_comma_ids = frozenset(i for i, p in enumerate(self._pieces) if _is_digit_comma(p))
+        self._comma_id = self._vocab.get(",", self.unk_token_id)
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> "AlbertTokenizer":
+        """Load from a folder (spiece.model + optional tokenizer_config.json / special_tokens_map.json),
+        a hub name (through the Hugging Face cache), or a direct path to a ``.model`` file.
+
+            >>> tok = AlbertTokenizer.from_pretrained("path/to/folder")  # doctest: +SKIP
+
+        Keyword arguments override the saved configuration.
+        """
+        path = Path(name_or_path)
+        if path.is_file():
+            return cls(path, **kwargs)
+        from albertkit.hub import ModelNotFoundError, resolve_file
+
+        if path.is_dir():
+            spiece = path / VOCAB_FILE
+            if not spiece.is_file():
+                raise TokenizerError(f"{path}: no {VOCAB_FILE} in this folder")
+            folder: Path | None = path
+        else:
+            try:
+                spiece = resolve_file(name_or_path, VOCAB_FILE)
+            except ModelNotFoundError:
+                raise
+            folder = spiece.parent
+        options: dict[str, Any] = {}
+        for fn in (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE):
+            cfg_path = _optional_file(folder, name_or_path, fn)
+            if cfg_path is None:
+                continue
+            try:
+                data = json.loads(cfg_path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise TokenizerError(f"{cfg_path}: cannot read ({exc})") from None
+            if not isinstance(data, dict):
+                raise TokenizerError(f"{cfg_path}: expected a JSON object")
+            options.update(_config_options(data, cfg_path))
+        options.update(kwargs)
+        return cls(spiece, **options)
+
+    def save_pretrained(self, folder: str | os.PathLike) -> tuple[str, ...]:
+        """Write spiece.model, tokenizer_config.json and special_tokens_map.json (atomically).
+
+        transformers' ``AlbertTokenizer`` / ``AutoTokenizer.from_pretrained(folder)`` load the result.
+        """
+        from albertkit.utils import atomic_write_bytes, atomic_write_text
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / VOCAB_FILE, self.sp.serialized_model_proto())
+        special = {
+            "bos_token": self.cls_token,
+            "eos_token": self.sep_token,
+            "unk_token": self.unk_token,
+            "sep_token": self.sep_token,
+            "pad_token": self.pad_token,
+            "cls_token": self.cls_token,
+            "mask_token": {"content": self.mask_token, "lstrip": True, "rstrip": False, "normalized": False, "single_word": False},
+        }
+        config = {
+            "tokenizer_class": "AlbertTokenizer",
+            "do_lower_case": self.do_lower_case,
+            "remove_space": self.remove_space,
+            "keep_accents": self.keep_accents,
+            "model_max_length": self.model_max_length,
+            **special,
+        }
+        atomic_write_text(folder / SPECIAL_TOKENS_MAP_FILE, json.dumps(special, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(folder / TOKENIZER_CONFIG_FILE, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        return tuple(str(folder / f) for f in (VOCAB_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE))
+
+    # -- vocabulary --------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._pieces)
+
+    def __len__(self) -> int:
+        return len(self._pieces)
+
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self._vocab)
+
+    @property
+    def unk_token_id(self) -> int:
+        return self._vocab[self.unk_token]
+
+    @property
+    def sep_token_id(self) -> int:
+        return self._vocab[self.sep_token]
+
+    @property
+    def pad_token_id(self) -> int:
+        return self._vocab[self.pad_token]
+
+    @property
+    def cls_token_id(self) -> int:
+        return self._vocab[self.cls_token]
+
+    @property
+    def mask_token_id(self) -> int:
+        return self._vocab[self.mask_token]
+
+    bos_token_id = cls_token_id
+    eos_token_id = sep_token_id
+
+    @property
+    def special_tokens_map(self) -> dict[str, str]:
+        return {
+            "bos_token": self.cls_token, "eos_token": self.sep_token, "unk_token": self.unk_token,
+            "sep_token": self.sep_token, "pad_token": self.pad_token, "cls_token": self.cls_token,
+            "mask_token": self.mask_token,
+        }
+
+    def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:
+        """Piece(s) -> id(s); unknown pieces give the ``<unk>`` id."""
+        if isinstance(tokens, str):
+            return self._vocab.get(tokens, self.unk_token_id)
+        unk = self.unk_token_id
+        return [self._vocab.get(t, unk) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids: int | Sequence[int], skip_special_tokens: bool = False) -> str | list[str]:
+        if isinstance(ids, (int, np.integer)):
+            return self._piece(int(ids))
+        ids = _as_id_list(ids)
+        return [self._piece(i) for i in ids if not (skip_special_tokens and i in self._special_ids)]
+
+    def _piece(self, i: int) -> str:
+        if not 0 <= i < len(self._pieces):
+            raise IndexError(f"token id {i} is out of range for a vocabulary of {len(self._pieces)}")
+        return self._pieces[i]
+
+    def word_start_mask(self) -> np.ndarray:
+        """Bool [vocab]: True where a piece starts a word (begins with "▁") or is a special/control token.
+
+        Whole-word masking groups a word-start piece with the non-start pieces after it.
+        """
+        mask = np.fromiter((p.startswith(SPIECE_UNDERLINE) for p in self._pieces), dtype=bool, count=len(self._pieces))
+        for i in range(len(self._pieces)):
+            if self.sp.IsControl(i) or self.sp.IsUnknown(i):
+                mask[i] = True
+        return mask
+
+    def is_word_start(self, token_id: int) -> bool:
+        piece = self._piece(int(token_id))
+        return piece.startswith(SPIECE_UNDERLINE) or self.sp.IsControl(int(token_id)) or self.sp.IsUnknown(int(token_id))
+
+    # -- normalisation -----------------------------------------------------------------------
+
+    def _normalize(self, chunk: str) -> str:
+        """Steps 1-4 of the reference pipeline for one chunk without special tokens."""
+        if self.do_lower_case:
+            # transformers 4.x lowercases the raw text before its own normalisation; keep that order.
+            chunk = chunk.lower()
+        if self.remove_space:
+            chunk = " ".join(chunk.split())
+        if "``" in chunk or "''" in chunk:
+            chunk = chunk.replace("``", '"').replace("''", '"')
+        if not self.keep_accents and not chunk.isascii():
+            chunk = unicodedata.normalize("NFKD", chunk).translate(_COMBINING)
+        if self.do_lower_case:
+            chunk = chunk.lower()
+        return chunk
+
+    def _split_specials(self, text: str) -> list[tuple[str, int, bool]]:
+        """Raw text -> [(chunk, start, is_special)] with special-token strings cut out."""
+        if not any(c in text for c in self._special_first_chars) or not self._special_re.search(text):
+            return [(text, 0, False)]
+        parts: list[tuple[str, int, bool]] = []
+        pos = 0
+        for m in self._special_re.finditer(text):
+            left = text[pos : m.start()]
+            if m.group() in self._lstrip_tokens:
+                left = left.rstrip()
+            if left:
+                parts.append((left, pos, False))
+            parts.append((m.group(), m.start(), True))
+            pos = m.end()
+        if pos < len(text):
+            parts.append((text[pos:], pos, False))
+        return parts
+
+    def _fix_digit_comma(self, ids: list[int]) -> list[int]:
+        """Apply the reference's digit-comma rule to one chunk's ids."""
+        out: list[int] = []
+        for i in ids:
+            if i not in self._digit_comma_ids:
+                out.append(i)
+                continue
+            out.extend(self._split_digit_comma(self._pieces[i]))
+        return out
+
+    def _split_digit_comma(self, piece: str) -> list[int]:
+        sub = self.sp.EncodeAsPieces(piece[:-1].replace(SPIECE_UNDERLINE, ""))
+        if piece[0] != SPIECE_UNDERLINE and sub and sub[0][0] == SPIECE_UNDERLINE:
+            # The original piece continued a word: drop the word-start marker the re-encoding added.
+            sub = sub[1:] if len(sub[0]) == 1 else [sub[0][1:], *sub[1:]]
+        unk = self.unk_token_id
+        return [self._vocab.get(p, unk) for p in sub] + [self._comma_id]
+
+    # -- fast bulk path ----------------------------------------------------------------------
+
+    def encode_batch(self, texts: Sequence[str], add_special_tokens: bool = False) -> list[list[int]]:
+        """Ids for many texts at once, using SentencePiece's multi-threaded C++ batch encoder.
+
+            >>> tok.encode_batch(["first line", "second line"])  # doctest: +SKIP
+            [[64, 293], [153, 293]]
+
+        Identical to ``[tok.encode(t, add_special_tokens=...) for t in texts]``; this is the path for
+        pretraining corpora.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode_batch expects a list of str, got a single str (use encode())")
+        chunks: list[str] = []
+        # Per text: list of (index into chunks or -1, special id)
+        plan: list[list[tuple[int, int]] | int] = []
+        for n, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"encode_batch: texts[{n}] is {type(text).__name__}, expected str")
+            parts = self._split_specials(text)
+            if len(parts) == 1 and not parts[0][2]:
+                plan.append(len(chunks))
+                chunks.append(self._normalize(text))
+                continue
+            items: list[tuple[int, int]] = []
+            for chunk, _, special in parts:
+                if special:
+                    items.append((-1, self._vocab[chunk]))
+                else:
+                    items.append((len(chunks), 0))
+                    chunks.append(self._normalize(chunk))
+            plan.append(items)
+        encoded = self.sp.encode(chunks, out_type=int, num_threads=self.num_threads) if chunks else []
+        dc = self._digit_comma_ids
+        for k, ids in enumerate(encoded):
+            if not dc.isdisjoint(ids):
+                encoded[k] = self._fix_digit_comma(ids)
+        out: list[list[int]] = []
+        cls_id, sep_id = self.cls_token_id, self.sep_token_id
+        for entry in plan:
+            if isinstance(entry, int):
+                ids = encoded[entry]
+            else:
+                ids = []
+                for k, special_id in entry:
+                    if k < 0:
+                        ids.append(special_id)
+                    else:
+                        ids.extend(encoded[k])
+            out.append([cls_id, *ids, sep_id] if add_special_tokens else list(ids))
+        return out
+
+    # -- aligned path (offsets, word ids) -----------------------------------------------------
+
+    def _encode_aligned(self, text: str) -> _Seq:
+        """Ids of one text plus character offsets into ``text`` and word indices."""
+        ids: list[int] = []
+        offsets: list[tuple[int, int]] = []
+        words: list[int | None] = []
+        specials: list[bool] = []
+        word_base = 0
+        for chunk, start, special in self._split_specials(text):
+            if special:
+                ids.append(self._vocab[chunk])
+                offsets.append((start, start + len(chunk)))
+                words.append(word_base)
+                specials.append(True)
+                word_base += 1
+                continue
+            c_ids, c_offs, c_words, n_words = self._encode_chunk_aligned(chunk, start)
+            ids.extend(c_ids)
+            offsets.extend(c_offs)
+            words.extend(w + word_base for w in c_words)
+            specials.extend([False] * len(c_ids))
+            word_base += n_words
+        return _Seq(ids, offsets, words, specials)
+
+    def _normalize_aligned(self, chunk: str, base: int) -> tuple[str, list[int], list[int], list[int]]:
+        """Normalise like :meth:`_normalize` and return, per normalised character, the original
+        span (start, end) and the word index it belongs to (-1 for the joining spaces)."""
+        if self.remove_space:
+            matches = [(m.start(), m.group()) for m in _WORD_RE.finditer(chunk)]
+        else:
+            matches = [(0, chunk)] if chunk else []
+        norm_parts: list[str] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        wids: list[int] = []
+        for w, (pos, word) in enumerate(matches):
+            if w and self.remove_space:
+                # the single space that replaces the run of whitespace before this word
+                prev_end = matches[w - 1][0] + len(matches[w - 1][1])
+                norm_parts.append(" ")
+                starts.append(base + prev_end)
+                ends.append(base + pos)
+                wids.append(-1)
+            simple = word.isascii() and "``" not in word and "''" not in word
+            if simple:
+                norm_parts.append(word.lower() if self.do_lower_case else word)
+                starts.extend(range(base + pos, base + pos + len(word)))
+                ends.extend(range(base + pos + 1, base + pos + len(word) + 1))
+                wids.extend([w] * len(word))
+                continue
+            # char by char; `` and '' become one character spanning two
+            i = 0
+            pieces: list[str] = []
+            while i < len(word):
+                two = word[i : i + 2]
+                if two == "``" or two == "''":
+                    src, out, width = two, '"', 2
+                else:
+                    src = word[i]
+                    width = 1
+                    out = src.lower() if self.do_lower_case else src
+                    if not self.keep_accents:
+                        out = unicodedata.normalize("NFKD", out).translate(_COMBINING)
+                    if self.do_lower_case:
+                        out = out.lower()
+                pieces.append(out)
+                s = base + pos + i
+                starts.extend([s] * len(out))
+                ends.extend([s + width] * len(out))
+                wids.extend([w] * len(out))
+                i += width
+            # the whole-word result decides the characters (context rules like final sigma);
+            # the per-character pass only decides the alignment
+            whole = self._normalize(word) if self.remove_space else "".join(pieces)
+            if len(whole) != sum(len(p) for p in pieces):  # pragma: no cover - defensive
+                whole = "".join(pieces)
+            norm_parts.append(whole)
+        return "".join(norm_parts), starts, ends, wids
+
+    def _encode_chunk_aligned(
+        self, chunk: str, base: int
+    ) -> tuple[list[int], list[tuple[int, int]], list[int], int]:
+        norm, starts, ends, wids = self._normalize_aligned(chunk, base)
+        n_words = (max(wids) + 1) if wids else 0
+        if not norm:
+            return [], [], [], n_words
+        proto = self.sp.encode(norm, return_type="proto")
+        data = norm.encode("utf-8")
+        if len(data) == len(norm):
+            byte_to_char = None
+        else:
+            byte_to_char = []
+            for ci, ch in enumerate(norm):
+                byte_to_char.extend([ci] * len(ch.encode("utf-8")))
+            byte_to_char.append(len(norm))
+        ids: list[int] = []
+        offs: list[tuple[int, int]] = []
+        words: list[int] = []
+
+        def to_char(b: int) -> int:
+            return b if byte_to_char is None else byte_to_char[min(b, len(byte_to_char) - 1)]
+
+        n = len(norm)
+        for p in proto.pieces:
+            cb, ce = to_char(p.begin), to_char(p.end)
+            # the span without the whitespace SentencePiece folded into "▁"
+            while cb < ce and norm[cb] == " ":
+                cb += 1
+            if cb >= ce:
+                # a lone "▁": transformers' fast tokenizer maps it to the first character after it
+                cb = ce
+                while cb < n and norm[cb] == " ":
+                    cb += 1
+                ce = min(cb + 1, n)
+            pid = p.id
+            if pid in self._digit_comma_ids:
+                sub = self._split_digit_comma(p.piece)
+                # spread the sub-pieces over the span by their lengths; the comma is the last character
+                sub_pieces = [self._pieces[s] for s in sub]
+                lens = [len(s.lstrip(SPIECE_UNDERLINE)) for s in sub_pieces]
+                cur = cb
+                for s, ln in zip(sub, lens):
+                    s_end = min(cur + ln, ce) if ln else min(cur + 1, ce)
+                    ids.append(s)
+                    offs.append((starts[cur], ends[s_end - 1]) if s_end > cur else (starts[cur], ends[cur]))
+                    words.append(wids[cur] if wids[cur] >= 0 else wids[min(cur + 1, n - 1)])
+                    cur = s_end if ln else cur
+                continue
+            ids.append(pid)
+            if ce <= cb:
+                offs.append((starts[cb - 1] if cb else base, starts[cb - 1] if cb else base))
+                words.append(wids[cb - 1] if cb else 0)
+                continue
+            offs.append((starts[cb], ends[ce - 1]))
+            words.append(wids[cb] if wids[cb] >= 0 else wids[min(cb + 1, n - 1)])
+        return ids, offs, words, n_words
+
+    # -- single-text API -----------------------------------------------------------------------
+
+    def tokenize(self, text: str, **kwargs: Any) -> list[str]:
+        """Text -> pieces (no special tokens added)."""
+        return [self._pieces[i] for i in self._encode_ids(text)]
+
+    def _encode_ids(self, text: str) -> list[int]:
+        _check_text(text, "text")
+        return self.encode_batch([text])[0]
+
+    def encode(
+        self,
+        text: str,
+        text_pair: str | None = None,
+        add_special_tokens: bool = True,
+        truncation: bool | str = False,
+        max_length: int | None = None,
+        **kwargs: Any,
+    ) -> list[int]:
+        """Text (and optional pair) -> ids with ``[CLS] A [SEP] (B [SEP])``.
+
+            >>> tok.encode("Hello, my dog is cute")  # doctest: +SKIP
+            [2, 10975, 15, 51, 1952, 25, 10901, 3]
+        """
+        enc = self(text, text_pair, add_special_tokens=add_special_tokens, truncation=truncation,
+                   max_length=max_length, return_attention_mask=False, return_token_type_ids=False, **kwargs)
+        return enc["input_ids"]
+
+    def build_inputs_with_special_tokens(self, token_ids_0: list[int], token_ids_1: list[int] | None = None) -> list[int]:
+        cls, sep = [self.cls_token_id], [self.sep_token_id]
+        if token_ids_1 is None:
+            return cls + list(token_ids_0) + sep
+        return cls + list(token_ids_0) + sep + list(token_ids_1) + sep
+
+    def get_special_tokens_mask(
+        self, token_ids_0: list[int], token_ids_1: list[int] | None = None, already_has_special_tokens: bool = False
+    ) -> list[int]:
+        if already_has_special_tokens:
+            return [1 if i in (self.cls_token_id, self.sep_token_id) else 0 for i in token_ids_0]
+        if token_ids_1 is None:
+            return [1] + [0] * len(token_ids_0) + [1]
+        return [1] + [0] * len(token_ids_0) + [1] + [0] * len(token_ids_1) + [1]
+
+    def create_token_type_ids_from_sequences(self, token_ids_0: list[int], token_ids_1: list[int] | None = None) -> list[int]:
+        first = [0] * (len(token_ids_0) + 2)
+        if token_ids_1 is None:
+            return first
+        return first + [1] * (len(token_ids_1) + 1)
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        return 3 if pair else 2
+
+    # -- decoding --------------------------------------------------------------------------------
+
+    def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
+        """Pieces -> text the way transformers 5 decodes ALBERT: "▁" is a space, special tokens are words."""
+        text = "".join(tokens).replace(SPIECE_UNDERLINE, " ")
+        return text[1:] if text.startswith(" ") else text
+
+    def decode(self, token_ids: Any, skip_special_tokens: bool = False, **kwargs: Any) -> str:
+        """Ids -> text. ``decode(encode(s), skip_special_tokens=True)`` gives the normalised ``s``.
+
+            >>> tok.decode([2, 10975, 15, 51, 1952, 25, 10901, 3], skip_special_tokens=True)  # doctest: +SKIP
+            'hello, my dog is cute'
+        """
+        ids = _as_id_list(token_ids)
+        if ids and isinstance(ids[0], list):
+            raise TypeError("decode expects one sequence of ids; use batch_decode for a batch")
+        tokens = self.convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens)
+        # transformers 5 treats every special token as a word of its own
+        out: list[str] = []
+        special = set(self.all_special_tokens)
+        for t in tokens:
+            out.append(SPIECE_UNDERLINE + t if t in special else t)
+        return self.convert_tokens_to_string(out)
+
+    def batch_decode(self, sequences: Any, skip_special_tokens: bool = False, **kwargs: Any) -> list[str]:
+        rows = _as_id_list(sequences)
+        return [self.decode(row, skip_special_tokens=skip_special_tokens) for row in rows]
+
+    # -- __call__ ----------------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        text: str | Sequence[str] | Sequence[Sequence[str]],
+        text_pair: str | Sequence[str] | None = None,
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        stride: int = 0,
+        pad_to_multiple_of: int | None = None,
+        return_tensors: str | None = None,
+        return_attention_mask: bool = True,
+        return_token_type_ids: bool = True,
+        return_special_tokens_mask: bool = False,
+        return_offsets_mapping: bool = False,
+        return_overflowing_tokens: bool = False,
+        return_length: bool = False,
+        verbose: bool = True,
+    ) -> BatchEncoding:
+        """Encode a text, a pair, or a batch of either, into model inputs.
+
+            >>> enc = tok(["what is albert?"], ["ALBERT is a lite BERT."], truncation="only_second",
+            ...           max_length=32, padding="max_length", return_tensors="pt")  # doctest: +SKIP
+
+        Returns a :class:`BatchEncoding`; unbatched input gives flat lists (unless overflowing
+        windows are returned, which always makes a batch, as in transformers).
+        """
+        texts, pairs, batched = _normalize_inputs(text, text_pair)
+        padding_mode = _padding_mode(padding)
+        trunc_mode = _truncation_mode(truncation)
+        if trunc_mode is None and max_length is not None and padding_mode != "max_length":
+            trunc_mode = "longest_first"  # transformers does this too (with a warning)
+        if trunc_mode is not None and max_length is None:
+            max_length = self.model_max_length
+        if padding_mode == "max_length" and max_length is None:
+            max_length = self.model_max_length
+        if max_length is not None and max_length < 0:
+            raise ValueError(f"max_length must be >= 0, got {max_length}")
+        if pad_to_multiple_of is not None and pad_to_multiple_of <= 0:
+            raise ValueError(f"pad_to_multiple_of must be positive, got {pad_to_multiple_of}")
+        if return_tensors not in (None, "pt", "np"):
+            raise ValueError(f"return_tensors must be None, 'pt' or 'np', got {return_tensors!r}")
+        if stride < 0:
+            raise ValueError(f"stride must be >= 0, got {stride}")
+
+        first = [self._encode_aligned(t) for t in texts]
+        second = [self._encode_aligned(t) for t in pairs] if pairs is not None else None
+
+        rows: list[dict[str, list]] = []
+        row_words: list[list[int | None]] = []
+        row_seqs: list[list[int | None]] = []
+        sample_map: list[int] = []
+        for n, a in enumerate(first):
+            b = second[n] if second is not None else None
+            windows = self._truncate(a, b, trunc_mode, max_length, stride, return_overflowing_tokens, add_special_tokens)
+            for wa, wb in windows:
+                row, words, seqs = self._assemble(wa, wb, add_special_tokens)
+                rows.append(row)
+                row_words.append(words)
+                row_seqs.append(seqs)
+                sample_map.append(n)
+
+        # padding
+        if padding_mode is not None:
+            longest = max((len(r["input_ids"]) for r in rows), default=0)
+            target = max_length if padding_mode == "max_length" else longest
+            if pad_to_multiple_of and target % pad_to_multiple_of:
+                target += pad_to_multiple_of - target % pad_to_multiple_of
+            for r, words, seqs in zip(rows, row_words, row_seqs):
+                n_pad = target - len(r["input_ids"])
+                if n_pad <= 0:
+                    continue
+                r["input_ids"] += [self.pad_token_id] * n_pad
+                r["token_type_ids"] += [0] * n_pad
+                r["attention_mask"] += [0] * n_pad
+                r["special_tokens_mask"] += [1] * n_pad
+                r["offset_mapping"] += [(0, 0)] * n_pad
+                words += [None] * n_pad
+                seqs += [None] * n_pad
+
+        keys = ["input_ids"]
+        if return_token_type_ids:
+            keys.append("token_type_ids")
+        if return_attention_mask:
+            keys.append("attention_mask")
+        if return_special_tokens_mask:
+            keys.append("special_tokens_mask")
+        if return_offsets_mapping:
+            keys.append("offset_mapping")
+        data: dict[str, Any] = {k: [r[k] for r in rows] for k in keys}
+        if return_length:
+            data["length"] = [len(r["input_ids"]) for r in rows]
+        if return_overflowing_tokens:
+            data["overflow_to_sample_mapping"] = sample_map
+        tokens = [[self._pieces[i] for i in r["input_ids"]] for r in rows]
+        unbatch = not batched and not return_overflowing_tokens
+        if return_tensors is not None:
+            lengths = {len(r["input_ids"]) for r in rows}
+            if len(lengths) > 1:
+                raise ValueError(
+                    "cannot make a tensor of sequences of different lengths "
+                    f"({min(lengths)}..{max(lengths)}); pass padding=True or padding='max_length'"
+                )
+            data = {k: _to_tensor(v, return_tensors) for k, v in data.items()}
+            if unbatch:  # transformers keeps the batch dimension for tensors
+                unbatch = False
+                batched_tables = True
+            else:
+                batched_tables = True
+        else:
+            batched_tables = not unbatch
+        if unbatch:
+            data = {k: v[0] for k, v in data.items()}
+        del batched_tables
+        return BatchEncoding(data, word_ids=row_words, sequence_ids=row_seqs, tokens=tokens)
+
+    def _truncate(
+        self,
+        a: _Seq,
+        b: _Seq | None,
+        mode: str | None,
+        max_length: int | None,
+        stride: int,
+        overflow: bool,
+        add_special: bool,
+    ) -> list[tuple[_Seq, _Seq | None]]:
+        """Truncate one example; with ``overflow``, every window (the first is the main one)."""
+        if mode is None or max_length is None:
+            return [(a, b)]
+        budget = max_length - (self.num_special_tokens_to_add(b is not None) if add_special else 0)
+        n1, n2 = len(a.ids), len(b.ids) if b is not None else 0
+        if n1 + n2 <= budget:
+            return [(a, b)]
+        if budget <= 0 and (b is None or mode == "longest_first"):
+            raise ValueError(f"max_length={max_length} leaves no room for tokens after the special tokens")
+        if b is None:
+            if mode == "only_second":
+                raise ValueError("truncation='only_second' needs a text pair")
+            return [(w, None) for w in _windows(a, budget, stride, overflow)]
+        if mode == "only_first":
+            room = budget - n2
+            if room <= 0:
+                raise ValueError(
+                    f"cannot truncate the first sequence to fit max_length={max_length}: the second sequence "
+                    f"alone has {n2} tokens; use truncation='longest_first' or 'only_second'"
+                )
+            return [(w, b) for w in _windows(a, room, stride, overflow)]
+        if mode == "only_second":
+            room = budget - n1
+            if room <= 0:
+                raise ValueError(
+                    f"cannot truncate the second sequence to fit max_length={max_length}: the first sequence "
+                    f"alone has {n1} tokens; use truncation='longest_first' or 'only_first'"
+                )
+            return [(a, w) for w in _windows(b, room, stride, overflow)]
+        # longest_first, split as the `tokenizers` library does
+        if overflow:
+            raise ValueError(
+                "return_overflowing_tokens with a text pair needs truncation='only_first' or 'only_second' "
+                "(which sequence to cut into windows is otherwise ambiguous)"
+            )
+        swap = n1 > n2
+        s1, s2 = (n2, n1) if swap else (n1, n2)
+        s2 = s1 if s1 > budget else max(s1, budget - s1)
+        if s1 + s2 > budget:
+            s1 = budget // 2
+            s2 = s1 + budget % 2
+        if swap:
+            s1, s2 = s2, s1
+        return [(_slice(a, 0, s1), _slice(b, 0, s2))]
+
+    def _assemble(self, a: _Seq, b: _Seq | None, add_special: bool) -> tuple[dict[str, list], list, list]:
+        ids: list[int] = []
+        types: list[int] = []
+        special: list[int] = []
+        offsets: list[tuple[int, int]] = []
+        words: list[int | None] = []
+        seqs: list[int | None] = []
+
+        def add_special_token(tid: int, type_id: int) -> None:
+            ids.append(tid)
+            types.append(type_id)
+            special.append(1)
+            offsets.append((0, 0))
+            words.append(None)
+            seqs.append(None)
+
+        def add_seq(s: _Seq, type_id: int) -> None:
+            ids.extend(s.ids)
+            types.extend([type_id] * len(s.ids))
+            special.extend([0] * len(s.ids))
+            offsets.extend(s.offsets or [(0, 0)] * len(s.ids))
+            words.extend(s.words or [None] * len(s.ids))
+            seqs.extend([type_id] * len(s.ids))
+
+        if add_special:
+            add_special_token(self.cls_token_id, 0)
+        add_seq(a, 0)
+        if add_special:
+            add_special_token(self.sep_token_id, 0)
+        if b is not None:
+            add_seq(b, 1)
+            if add_special:
+                add_special_token(self.sep_token_id, 1)
+        row = {
+            "input_ids": ids,
+            "token_type_ids": types,
+            "attention_mask": [1] * len(ids),
+            "special_tokens_mask": special,
+            "offset_mapping": offsets,
+        }
+        return row, words, seqs
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def _slice(s: _Seq, start: int, stop: int) -> _Seq:
+    return _Seq(
+        s.ids[start:stop],
+        s.offsets[start:stop] if s.offsets is not None else None,
+        s.words[start:stop] if s.words is not None else None,
+        s.specials[start:stop],
+    )
+
+
+def _windows(s: _Seq, room: int, stride: int, overflow: bool) -> list[_Seq]:
+    """Right-truncation to ``room`` tokens; with ``overflow`` also the later windows, each
+    starting ``stride`` tokens before the previous one ended (as the `tokenizers` library does)."""
+    if not overflow:
+        return [_slice(s, 0, room)]
+    if stride >= room:
+        raise ValueError(
+            f"stride ({stride}) must be smaller than the number of tokens a window can hold ({room}); "
+            "lower stride or raise max_length"
+        )
+    out = []
+    step = room - stride
+    n = len(s.ids)
+    for start in range(0, max(n, 1), step):
+        stop = min(start + room, n)
+        out.append(_slice(s, start, stop))
+        if stop == n:
+            break
+    return out
+
+
+def _check_text(value: Any, what: str) -> None:
+    if not isinstance(value, str):
+        if value is None:
+            raise TypeError(f"{what} is None; expected a str (or a list of str for a batch)")
+        raise TypeError(f"{what} must be a str (or a list of str for a batch), got {type(value).__name__}")
+
+
+def _normalize_inputs(text: Any, text_pair: Any) -> tuple[list[str], list[str] | None, bool]:
+    """-> (first texts, second texts or None, batched)."""
+    if isinstance(text, str):
+        if text_pair is not None:
+            _check_text(text_pair, "text_pair")
+            return [text], [text_pair], False
+        return [text], None, False
+    if text is None:
+        raise TypeError("text is None; expected a str, a list of str, or a list of (text, text_pair)")
+    if not isinstance(text, (list, tuple)):
+        raise TypeError(f"text must be a str or a list of str, got {type(text).__name__}")
+    texts = list(text)
+    if text_pair is None and texts and all(isinstance(t, (list, tuple)) for t in texts):
+        firsts, seconds = [], []
+        for n, t in enumerate(texts):
+            if len(t) != 2:
+                raise ValueError(f"text[{n}] has {len(t)} items; a pair must be (text, text_pair)")
+            _check_text(t[0], f"text[{n}][0]")
+            _check_text(t[1], f"text[{n}][1]")
+            firsts.append(t[0])
+            seconds.append(t[1])
+        return firsts, seconds, True
+    for n, t in enumerate(texts):
+        _check_text(t, f"text[{n}]")
+    if text_pair is None:
+        return texts, None, True
+    if isinstance(text_pair, str) or not isinstance(text_pair, (list, tuple)):
+        raise TypeError("with a batch of texts, text_pair must be a list of str of the same length")
+    pairs = list(text_pair)
+    if len(pairs) != len(texts):
+        raise ValueError(f"text has {len(texts)} items but text_pair has {len(pairs)}")
+    for n, t in enumerate(pairs):
+        _check_text(t, f"text_pair[{n}]")
+    return texts, pairs, True
+
+
+def _padding_mode(padding: Any) -> str | None:
+    if padding is False or padding is None or padding == "do_not_pad":
+        return None
+    if padding is True or padding == "longest":
+        return "longest"
+    if padding == "max_length":
+        return "max_length"
+    raise ValueError(f"padding must be False, True, 'longest' or 'max_length', got {padding!r}")
+
+
+def _truncation_mode(truncation: Any) -> str | None:
+    if truncation is False or truncation is None or truncation == "do_not_truncate":
+        return None
+    if truncation is True:
+        return "longest_first"
+    if truncation in ("longest_first", "only_first", "only_second"):
+        return truncation
+    raise ValueError(f"truncation must be a bool, 'longest_first', 'only_first' or 'only_second', got {truncation!r}")
+
+
+def _to_tensor(value: list, kind: str) -> Any:
+    if kind == "np":
+        return np.asarray(value, dtype=np.int64)
+    import torch
+
+    return torch.tensor(value, dtype=torch.long)
+
+
+def _as_id_list(ids: Any) -> list:
+    if hasattr(ids, "tolist"):
+        ids = ids.tolist()
+    if isinstance(ids, (int, np.integer)):
+        return [int(ids)]
+    if not isinstance(ids, (list, tuple)):
+        raise TypeError(f"expected a list of token ids, got {type(ids).__name__}")
+    return [(_as_id_list(x) if isinstance(x, (list, tuple)) or hasattr(x, "tolist") and not isinstance(x, np.integer) else int(x)) for x in ids]
+
+
+def _optional_file(folder: Path | None, name_or_path: Any, filename: str) -> Path | None:
+    if folder is not None and (folder / filename).is_file():
+        return folder / filename
+    if Path(name_or_path).is_dir():
+        return None
+    try:
+        from albertkit.hub import resolve_file
+
+        return resolve_file(name_or_path, filename)
+    except Exception:  # optional file: absence is fine
+        return None
+
+
+def _config_options(data: dict[str, Any], where: Path) -> dict[str, Any]:
+    """The tokenizer_config.json / special_tokens_map.json keys this tokenizer understands."""
+    out: dict[str, Any] = {}
+    for key in ("do_lower_case", "remove_space", "keep_accents"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise TokenizerError(f"{where}: {key} must be true or false, got {data[key]!r}")
+            out[key] = data[key]
+    if "model_max_length" in data:
+        value = data["model_max_length"]
+        if isinstance(value, (int, float)) and 0 < value < 10**9:
+            out["model_max_length"] = int(value)
+    for key in ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token"):
+        if key in data:
+            value = data[key]
+            if isinstance(value, dict):
+                value = value.get("content")
+            if not isinstance(value, str) or not value:
+                raise TokenizerError(f"{where}: {key} must be a token string, got {data[key]!r}")
+            out[key] = value
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------------
+
+
+def train_tokenizer(*args: Any, **kwargs: Any) -> Path:  # replaced below once written
+    raise NotImplementedError
