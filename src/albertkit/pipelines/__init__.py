@@ -1,0 +1,84 @@
+"""Inference pipelines: text in, JSON-ready results out.
+
+    >>> from albertkit import pipeline
+    >>> unmasker = pipeline("fill-mask", model="albert-base-v2")  # doctest: +SKIP
+    >>> unmasker("Hello I'm a [MASK] model.")  # doctest: +SKIP
+    [{'score': 0.058, 'token': 12807, 'token_str': 'modeling', 'sequence': "hello i'm a modeling model."}, ...]
+
+Tasks: fill-mask, feature-extraction, sentence-embedding, text-classification (alias
+sentiment-analysis), token-classification (alias ner), question-answering, multiple-choice.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from albertkit.pipelines.base import Pipeline, PipelineInputError
+
+__all__ = ["pipeline", "Pipeline", "PipelineInputError", "TASKS", "ALIASES"]
+
+# task -> "module:Class"; modules load on first use.
+TASKS = {
+    "fill-mask": "albertkit.pipelines.fill_mask:FillMaskPipeline",
+    "feature-extraction": "albertkit.pipelines.features:FeatureExtractionPipeline",
+    "sentence-embedding": "albertkit.pipelines.features:SentenceEmbeddingPipeline",
+    "text-classification": "albertkit.pipelines.text_classification:TextClassificationPipeline",
+    "token-classification": "albertkit.pipelines.token_classification:TokenClassificationPipeline",
+    "question-answering": "albertkit.pipelines.question_answering:QuestionAnsweringPipeline",
+    "multiple-choice": "albertkit.pipelines.multiple_choice:MultipleChoicePipeline",
+}
+ALIASES = {
+    "sentiment-analysis": "text-classification",
+    "ner": "token-classification",
+    "qa": "question-answering",
+    "embed": "sentence-embedding",
+    "sentence-embeddings": "sentence-embedding",
+    "embeddings": "sentence-embedding",
+    "features": "feature-extraction",
+}
+
+
+def pipeline_class(task: str) -> type[Pipeline]:
+    name = ALIASES.get(task, task)
+    if name not in TASKS:
+        known = ", ".join(sorted([*TASKS, *ALIASES]))
+        raise ValueError(f"unknown task {task!r}; known tasks: {known}")
+    module, cls = TASKS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def pipeline(
+    task: str,
+    model: str | os.PathLike | Any = None,
+    tokenizer: str | os.PathLike | Any = None,
+    *,
+    device: str = "cpu",
+    dtype: Any = None,
+    batch_size: int = 32,
+    truncation: str = "error",
+    progress: bool | None = None,
+    **defaults: Any,
+) -> Pipeline:
+    """Build the pipeline for ``task``.
+
+    ``model``: a folder, a hub name (through the Hugging Face cache), or a model object; None means
+    albert-base-v2, or the model albertkit ships when albert-base-v2 is not available (warned).
+    ``tokenizer``: defaults to the model's. ``truncation``: "error" (default) rejects texts longer than
+    the model's window, "warn" cuts them with a warning. Extra keywords become per-call defaults
+    (``top_k=3``, ``aggregation_strategy="simple"``, ``pooling="cls"``...).
+
+        >>> ner = pipeline("ner", model="runs/conll", aggregation_strategy="first")  # doctest: +SKIP
+    """
+    cls = pipeline_class(task)
+    return cls(
+        model,
+        tokenizer,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        truncation=truncation,
+        progress=progress,
+        **defaults,
+    )

@@ -1,0 +1,359 @@
+"""What every pipeline shares: model/tokenizer loading, input checks, length-sorted batching.
+
+A pipeline turns each input into one or more *features* (one tokenized window each), runs the
+model on batches of features sorted by length (so little compute goes to padding), and hands the
+outputs of each input's features back to the task's ``postprocess``:
+
+    input --preprocess--> [Feature, ...] --batched forward--> [outputs, ...] --postprocess--> result
+
+    >>> from albertkit.pipelines.base import Pipeline  # subclasses: FillMaskPipeline, ...
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "Feature",
+    "Pipeline",
+    "PipelineInputError",
+    "describe_input",
+    "resolve_model",
+    "DEFAULT_MODEL",
+    "SHIPPED_MODEL",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "albert-base-v2"
+SHIPPED_MODEL = "albert-mini-en"
+
+# Inputs from this many features on, a progress bar is shown (when progress=None).
+PROGRESS_MIN_FEATURES = 128
+
+
+class PipelineInputError(ValueError):
+    """An input a pipeline cannot process; the message names the input (index and text)."""
+
+
+def describe_input(index: int | None, text: Any, width: int = 60) -> str:
+    """``input #3 "Hello I'm a..."``: how error messages name an input."""
+    shown = repr(text) if not isinstance(text, str) else text
+    if len(shown) > width:
+        shown = shown[: width - 3] + "..."
+    where = "input" if index is None else f"input #{index}"
+    return f'{where} "{shown}"' if isinstance(text, str) else f"{where} {shown}"
+
+
+@dataclass
+class Feature:
+    """One tokenized window of one input: what the model sees, plus what postprocess needs."""
+
+    index: int  # position of the input this feature belongs to
+    input_ids: list[int]
+    token_type_ids: list[int]
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Set by Pipeline after the forward pass: this feature's model outputs (CPU, float32).
+    outputs: dict[str, Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+# ----------------------------------------------------------------------------------- model loading
+def resolve_model(model: str | os.PathLike | None) -> str:
+    """The folder or hub name to load: ``model`` itself, or the default model when it is None.
+
+    The default is ``albert-base-v2`` from the Hugging Face cache or the hub; when neither has it,
+    the model that albertkit ships (``albert-mini-en``), with a warning that says so.
+    """
+    if model is not None:
+        return str(model)
+    from albertkit.hub import ModelNotFoundError, resolve_file, shipped_model_path
+
+    try:
+        resolve_file(DEFAULT_MODEL, "config.json")
+        return DEFAULT_MODEL
+    except ModelNotFoundError as exc:
+        why = str(exc)
+    shipped = shipped_model_path(SHIPPED_MODEL)
+    if shipped is None:
+        raise ModelNotFoundError(
+            f"no model given and the default {DEFAULT_MODEL} is unavailable ({why.split(': ', 1)[-1]}); "
+            f"the model albertkit ships ({SHIPPED_MODEL}) is not built into this install either. "
+            f"Pass a model folder (--model PATH / model=PATH)."
+        )
+    logger.warning(
+        "%s is not in the Hugging Face cache and the hub cannot be reached; using the model albertkit ships, "
+        "%s (%s)",
+        DEFAULT_MODEL,
+        SHIPPED_MODEL,
+        shipped,
+    )
+    return str(shipped)
+
+
+def _checkpoint_keys(name_or_path: str) -> list[str] | None:
+    """Parameter names stored in a checkpoint, without loading the tensors (None if unreadable)."""
+    from albertkit.hub import ModelNotFoundError, resolve_first
+
+    try:
+        path = resolve_first(name_or_path, ("model.safetensors", "pytorch_model.bin"))
+    except ModelNotFoundError:
+        return None
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            return list(fh.keys())
+    state = torch.load(path, map_location="meta", weights_only=True, mmap=True)
+    return list(state)
+
+
+def _to_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).removeprefix("torch.")
+    aliases = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16", "float": "float32"}
+    value = getattr(torch, aliases.get(name, name), None)
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise ValueError(f"dtype {dtype!r} is not a floating-point torch dtype (float32, bfloat16, float16)")
+    return value
+
+
+# ---------------------------------------------------------------------------------------- Pipeline
+class Pipeline:
+    """Base class: subclasses define ``model_class``, ``head_prefixes``, and the three steps.
+
+    Subclass contract:
+      * ``_check_inputs(inputs)`` -> (single, items): validates types, says whether one input was given.
+      * ``preprocess(item, index, **params)`` -> list[Feature].
+      * ``_forward(batch, features, **params)`` -> dict of tensors whose first dim is the batch.
+      * ``postprocess(item, features, **params)`` -> the result for one input.
+    """
+
+    task: str = ""
+    model_class: str = "AlbertModel"
+    # State-dict prefixes the task head needs; a checkpoint without them cannot serve this task.
+    head_prefixes: tuple[str, ...] = ()
+    head_description: str = ""
+
+    def __init__(
+        self,
+        model: Any = None,
+        tokenizer: Any = None,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | str | None = None,
+        batch_size: int = 32,
+        truncation: str = "error",
+        progress: bool | None = None,
+        **defaults: Any,
+    ) -> None:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if truncation not in ("error", "warn"):
+            raise ValueError(f"truncation must be 'error' or 'warn', got {truncation!r}")
+        self.device = torch.device(device)
+        self.dtype = _to_dtype(dtype)
+        self.batch_size = batch_size
+        self.truncation = truncation
+        self.progress = progress
+        self.model, self.model_name = self._load_model(model)
+        self.tokenizer = self._load_tokenizer(tokenizer, self.model_name)
+        self.config = self.model.config
+        # Longest window the model accepts: its position table, or the tokenizer's own limit.
+        limit = getattr(self.tokenizer, "model_max_length", None)
+        positions = int(self.config.max_position_embeddings)
+        self.max_length = positions if not isinstance(limit, int) or limit <= 0 else min(positions, limit)
+        self.defaults = self._sanitize(**defaults)
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _load_model(self, model: Any) -> tuple[torch.nn.Module, str]:
+        import albertkit.modeling as modeling
+
+        cls = getattr(modeling, self.model_class)
+        if isinstance(model, torch.nn.Module):
+            if not isinstance(model, cls):
+                raise TypeError(
+                    f"the {self.task} pipeline needs a {self.model_class}, got a {type(model).__name__}"
+                )
+            name = getattr(model, "name_or_path", None) or ""
+        else:
+            if model is not None and not isinstance(model, (str, os.PathLike)):
+                raise TypeError(f"model must be a name, a folder or a {self.model_class}, got {type(model).__name__}")
+            name = resolve_model(model)
+            self._check_head(name)
+            model = cls.from_pretrained(name, dtype=self.dtype, device=self.device)
+        if self.dtype is not None or model.device != self.device:
+            model = model.to(device=self.device, dtype=self.dtype)
+        model.eval()
+        return model, str(name)
+
+    def _check_head(self, name: str) -> None:
+        if not self.head_prefixes:
+            return
+        keys = _checkpoint_keys(name)
+        if keys is None:
+            return  # let from_pretrained report the missing file
+        # Checkpoints of task models store heads at the top level, the backbone under "albert.".
+        if not any(k.startswith(p) for k in keys for p in self.head_prefixes):
+            raise ValueError(
+                f"model {name!r} has no {self.head_description} (no {' / '.join(p + '*' for p in self.head_prefixes)} "
+                f"weights), so it cannot run the {self.task} pipeline; use a checkpoint saved from "
+                f"{self.model_class}"
+            )
+
+    def _load_tokenizer(self, tokenizer: Any, model_name: str) -> Any:
+        from albertkit.tokenization import AlbertTokenizer
+
+        if tokenizer is None:
+            if not model_name:
+                raise ValueError("a model object was given without a tokenizer; pass tokenizer=NAME_OR_PATH")
+            return AlbertTokenizer.from_pretrained(model_name)
+        if isinstance(tokenizer, (str, os.PathLike)):
+            return AlbertTokenizer.from_pretrained(str(tokenizer))
+        return tokenizer
+
+    # -- parameters --------------------------------------------------------------------------------
+    def _sanitize(self, **params: Any) -> dict[str, Any]:
+        """Validate call parameters; subclasses override. Unknown names are an error."""
+        if params:
+            raise TypeError(f"the {self.task} pipeline got unexpected parameter(s): {', '.join(sorted(params))}")
+        return {}
+
+    # -- the three steps (subclasses) ----------------------------------------------------------------
+    def _check_inputs(self, inputs: Any) -> tuple[bool, list[Any]]:
+        if isinstance(inputs, str):
+            return True, [self._check_text(inputs, None)]
+        if isinstance(inputs, (list, tuple)):
+            if not inputs:
+                raise PipelineInputError(f"the {self.task} pipeline got an empty list of inputs")
+            return False, [self._check_text(x, i) for i, x in enumerate(inputs)]
+        raise PipelineInputError(
+            f"the {self.task} pipeline takes a string or a list of strings, got {type(inputs).__name__}"
+        )
+
+    def _check_text(self, text: Any, index: int | None, what: str = "text") -> str:
+        if not isinstance(text, str):
+            where = "input" if index is None else f"input #{index}"
+            raise PipelineInputError(f"{where}: {what} must be a string, got {type(text).__name__} ({text!r:.60})")
+        if not text.strip():
+            raise PipelineInputError(f"{describe_input(index, text)}: {what} is empty")
+        return text
+
+    def preprocess(self, item: Any, index: int, **params: Any) -> list[Feature]:
+        raise NotImplementedError
+
+    def _forward(self, batch: dict[str, Tensor], features: list[Feature], **params: Any) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def postprocess(self, item: Any, features: list[Feature], **params: Any) -> Any:
+        raise NotImplementedError
+
+    # -- shared helpers ----------------------------------------------------------------------------
+    def _encode(
+        self, text: str, text_pair: str | None, index: int | None, *, display: Any = None, **kwargs: Any
+    ) -> Any:
+        """Tokenize one text (or pair); too long -> error or truncation with a warning, as chosen.
+
+        ``kwargs`` go to the tokenizer (``return_offsets_mapping=True``...).
+        """
+        enc = self.tokenizer(text, text_pair, **kwargs) if text_pair is not None else self.tokenizer(text, **kwargs)
+        n = len(enc["input_ids"])
+        if n <= self.max_length:
+            return enc
+        label = describe_input(index, display if display is not None else text)
+        if self.truncation == "error":
+            raise PipelineInputError(
+                f"{label}: {n} tokens, more than the model's limit of {self.max_length}; "
+                f"shorten it or pass truncation='warn' (--truncate) to cut it"
+            )
+        logger.warning("%s: %d tokens, truncated to %d", label, n, self.max_length)
+        kwargs.update(truncation=True, max_length=self.max_length)
+        return self.tokenizer(text, text_pair, **kwargs) if text_pair is not None else self.tokenizer(text, **kwargs)
+
+    def _collate(self, features: Sequence[Feature]) -> dict[str, Tensor]:
+        """Right-pad a batch: ``input_ids``/``token_type_ids``/``attention_mask`` [B, T]."""
+        width = max(len(f) for f in features)
+        pad = int(self.tokenizer.pad_token_id)
+        ids = torch.full((len(features), width), pad, dtype=torch.long)
+        types = torch.zeros((len(features), width), dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        for row, f in enumerate(features):
+            n = len(f)
+            ids[row, :n] = torch.tensor(f.input_ids, dtype=torch.long)
+            types[row, :n] = torch.tensor(f.token_type_ids, dtype=torch.long)
+            mask[row, :n] = 1
+        return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+    def _batches(self, features: list[Feature]) -> Iterable[list[Feature]]:
+        # Longest first: the first batch shows at once whether memory suffices.
+        order = sorted(features, key=len, reverse=True)
+        for start in range(0, len(order), self.batch_size):
+            yield order[start : start + self.batch_size]
+
+    def _run(self, features: list[Feature], **params: Any) -> None:
+        """Run the model over all features; each gets its outputs in ``feature.outputs``."""
+        from tqdm.auto import tqdm
+
+        show = self.progress if self.progress is not None else len(features) >= PROGRESS_MIN_FEATURES
+        with tqdm(total=len(features), desc=self.task, unit="seq", disable=not show) as bar:
+            for group in self._batches(features):
+                batch = {k: v.to(self.device) for k, v in self._collate(group).items()}
+                with torch.inference_mode():
+                    out = self._forward(batch, group, **params)
+                # Scores leave the device as float32 (bf16/fp16 models included); ids keep their type.
+                out = {k: (v.float() if v.is_floating_point() else v).cpu() for k, v in out.items()}
+                for row, f in enumerate(group):
+                    f.outputs = {k: v[row] for k, v in out.items()}
+                bar.update(len(group))
+
+    # -- entry point -------------------------------------------------------------------------------
+    def __call__(self, inputs: Any, **params: Any) -> Any:
+        """Run the pipeline on one input or a list of inputs (results in input order)."""
+        single, items = self._check_inputs(inputs)
+        results = self._execute(items, single, params)
+        return results[0] if single else results
+
+    def run_many(self, inputs: Sequence[Any], **params: Any) -> list[Any]:
+        """Like ``__call__`` on a list, but always one result per input (no unwrapping of 1-lists)."""
+        if isinstance(inputs, (str, dict)) or not isinstance(inputs, Sequence):
+            raise PipelineInputError(f"run_many takes a list of inputs, got {type(inputs).__name__}")
+        _, items = self._check_inputs(list(inputs))
+        return self._execute(items, False, params)
+
+    def _execute(self, items: list[Any], single: bool, params: dict[str, Any]) -> list[Any]:
+        merged = dict(self.defaults)
+        merged.update(self._sanitize(**params))
+        pre, fwd, post = self._split_params(merged)
+        features: list[Feature] = []
+        per_input: list[list[Feature]] = []
+        for index, item in enumerate(items):
+            feats = self.preprocess(item, None if single else index, **pre)
+            for f in feats:
+                f.index = index
+            per_input.append(feats)
+            features.extend(feats)
+        if features:
+            self._run(features, **fwd)
+        return [self.postprocess(item, feats, **post) for item, feats in zip(items, per_input)]
+
+    # Which parameter goes to which step; subclasses list their names.
+    preprocess_params: tuple[str, ...] = ()
+    forward_params: tuple[str, ...] = ()
+
+    def _split_params(self, params: dict[str, Any]) -> tuple[dict, dict, dict]:
+        pre = {k: v for k, v in params.items() if k in self.preprocess_params}
+        fwd = {k: v for k, v in params.items() if k in self.forward_params}
+        post = {k: v for k, v in params.items() if k not in pre and k not in fwd}
+        return pre, fwd, post
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model_name!r}, device={str(self.device)!r}, batch_size={self.batch_size})"
