@@ -248,6 +248,7 @@ class AlbertTokenizer:
         self._lstrip_tokens = frozenset({mask_token})
         self._digit_comma_ids = frozenset(i for i, p in enumerate(self._pieces) if _is_digit_comma(p))
         self._comma_id = self._vocab.get(",", self.unk_token_id)
+        self._vanish_cache: dict[str, bool] = {" ": True}
 
     # -- construction ------------------------------------------------------------------------
 
@@ -506,31 +507,56 @@ class AlbertTokenizer:
     # -- aligned path (offsets, word ids) -----------------------------------------------------
 
     def _encode_aligned(self, text: str) -> _Seq:
-        """Ids of one text plus character offsets into ``text`` and word indices."""
+        """Ids of one text plus character offsets into ``text`` and word indices.
+
+        A word is what transformers' fast tokenizer calls one: a run of pieces from one that starts
+        with "▁" up to the next such piece; a special token found in the text is a word of its own.
+        """
         ids: list[int] = []
         offsets: list[tuple[int, int]] = []
         words: list[int | None] = []
         specials: list[bool] = []
-        word_base = 0
-        for chunk, start, special in self._split_specials(text):
+        word = -1
+        for chunk, start, end, special in self._split_specials_spans(text):
             if special:
+                word += 1
                 ids.append(self._vocab[chunk])
-                offsets.append((start, start + len(chunk)))
-                words.append(word_base)
+                offsets.append((start, end))
+                words.append(word)
                 specials.append(True)
-                word_base += 1
                 continue
-            c_ids, c_offs, c_words, n_words = self._encode_chunk_aligned(chunk, start)
+            c_ids, c_offs, c_starts = self._encode_chunk_aligned(chunk, start)
+            for k, is_start in enumerate(c_starts):
+                if is_start or k == 0:
+                    word += 1
+                words.append(word)
             ids.extend(c_ids)
             offsets.extend(c_offs)
-            words.extend(w + word_base for w in c_words)
             specials.extend([False] * len(c_ids))
-            word_base += n_words
         return _Seq(ids, offsets, words, specials)
 
-    def _normalize_aligned(self, chunk: str, base: int) -> tuple[str, list[int], list[int], list[int]]:
-        """Normalise like :meth:`_normalize` and return, per normalised character, the original
-        span (start, end) and the word index it belongs to (-1 for the joining spaces)."""
+    def _split_specials_spans(self, text: str) -> list[tuple[str, int, int, bool]]:
+        """Like :meth:`_split_specials` with (start, end) per part; a token that absorbs the
+        whitespace before it spans that whitespace too (as transformers' fast tokenizer reports)."""
+        out = []
+        for chunk, start, special in self._split_specials(text):
+            end = start + len(chunk)
+            if special and chunk in self._lstrip_tokens:
+                while start > 0 and text[start - 1].isspace():
+                    start -= 1
+            out.append((chunk, start, end, special))
+        return out
+
+    def _vanishes(self, ch: str) -> bool:
+        """True for a character SentencePiece's normaliser turns into nothing (or a space)."""
+        v = self._vanish_cache.get(ch)
+        if v is None:
+            v = ch.isspace() or not self.sp.encode(ch)
+            self._vanish_cache[ch] = v
+        return v
+
+    def _normalize_aligned(self, chunk: str, base: int) -> tuple[str, list[int], list[int]]:
+        """Normalise like :meth:`_normalize` and return, per normalised character, its original span."""
         if self.remove_space:
             matches = [(m.start(), m.group()) for m in _WORD_RE.finditer(chunk)]
         else:
@@ -538,7 +564,6 @@ class AlbertTokenizer:
         norm_parts: list[str] = []
         starts: list[int] = []
         ends: list[int] = []
-        wids: list[int] = []
         for w, (pos, word) in enumerate(matches):
             if w and self.remove_space:
                 # the single space that replaces the run of whitespace before this word
@@ -546,13 +571,11 @@ class AlbertTokenizer:
                 norm_parts.append(" ")
                 starts.append(base + prev_end)
                 ends.append(base + pos)
-                wids.append(-1)
             simple = word.isascii() and "``" not in word and "''" not in word
             if simple:
                 norm_parts.append(word.lower() if self.do_lower_case else word)
                 starts.extend(range(base + pos, base + pos + len(word)))
                 ends.extend(range(base + pos + 1, base + pos + len(word) + 1))
-                wids.extend([w] * len(word))
                 continue
             # char by char; `` and '' become one character spanning two
             i = 0
@@ -560,20 +583,22 @@ class AlbertTokenizer:
             while i < len(word):
                 two = word[i : i + 2]
                 if two == "``" or two == "''":
-                    src, out, width = two, '"', 2
-                else:
-                    src = word[i]
-                    width = 1
-                    out = src.lower() if self.do_lower_case else src
-                    if not self.keep_accents:
-                        out = unicodedata.normalize("NFKD", out).translate(_COMBINING)
-                    if self.do_lower_case:
-                        out = out.lower()
+                    # transformers' fast tokenizer aligns the replacing quote with the second character
+                    pieces.append('"')
+                    starts.append(base + pos + i + 1)
+                    ends.append(base + pos + i + 2)
+                    i += 2
+                    continue
+                width = 1
+                out = word[i].lower() if self.do_lower_case else word[i]
+                if not self.keep_accents:
+                    out = unicodedata.normalize("NFKD", out).translate(_COMBINING)
+                if self.do_lower_case:
+                    out = out.lower()
                 pieces.append(out)
                 s = base + pos + i
                 starts.extend([s] * len(out))
                 ends.extend([s + width] * len(out))
-                wids.extend([w] * len(out))
                 i += width
             # the whole-word result decides the characters (context rules like final sigma);
             # the per-character pass only decides the alignment
@@ -581,18 +606,15 @@ class AlbertTokenizer:
             if len(whole) != sum(len(p) for p in pieces):  # pragma: no cover - defensive
                 whole = "".join(pieces)
             norm_parts.append(whole)
-        return "".join(norm_parts), starts, ends, wids
+        return "".join(norm_parts), starts, ends
 
-    def _encode_chunk_aligned(
-        self, chunk: str, base: int
-    ) -> tuple[list[int], list[tuple[int, int]], list[int], int]:
-        norm, starts, ends, wids = self._normalize_aligned(chunk, base)
-        n_words = (max(wids) + 1) if wids else 0
+    def _encode_chunk_aligned(self, chunk: str, base: int) -> tuple[list[int], list[tuple[int, int]], list[bool]]:
+        """Ids, original-text offsets, and "starts a word" flags for one chunk without special tokens."""
+        norm, starts, ends = self._normalize_aligned(chunk, base)
         if not norm:
-            return [], [], [], n_words
+            return [], [], []
         proto = self.sp.encode(norm, return_type="proto")
-        data = norm.encode("utf-8")
-        if len(data) == len(norm):
+        if norm.isascii():
             byte_to_char = None
         else:
             byte_to_char = []
@@ -601,45 +623,45 @@ class AlbertTokenizer:
             byte_to_char.append(len(norm))
         ids: list[int] = []
         offs: list[tuple[int, int]] = []
-        words: list[int] = []
+        word_starts: list[bool] = []
+        n = len(norm)
+        vanishes = self._vanishes
 
         def to_char(b: int) -> int:
-            return b if byte_to_char is None else byte_to_char[min(b, len(byte_to_char) - 1)]
+            return b if byte_to_char is None else byte_to_char[b]
 
-        n = len(norm)
         for p in proto.pieces:
             cb, ce = to_char(p.begin), to_char(p.end)
-            # the span without the whitespace SentencePiece folded into "▁"
-            while cb < ce and norm[cb] == " ":
+            # the span without the whitespace SentencePiece folded into "▁" and without characters its
+            # normaliser deletes (controls, zero-width marks), which it attributes to a neighbouring piece
+            while cb < ce and vanishes(norm[cb]):
                 cb += 1
+            while ce > cb and vanishes(norm[ce - 1]):
+                ce -= 1
             if cb >= ce:
                 # a lone "▁": transformers' fast tokenizer maps it to the first character after it
-                cb = ce
-                while cb < n and norm[cb] == " ":
+                cb = to_char(p.end)
+                while cb < n and vanishes(norm[cb]):
                     cb += 1
-                ce = min(cb + 1, n)
-            pid = p.id
-            if pid in self._digit_comma_ids:
-                sub = self._split_digit_comma(p.piece)
-                # spread the sub-pieces over the span by their lengths; the comma is the last character
-                sub_pieces = [self._pieces[s] for s in sub]
-                lens = [len(s.lstrip(SPIECE_UNDERLINE)) for s in sub_pieces]
-                cur = cb
-                for s, ln in zip(sub, lens):
-                    s_end = min(cur + ln, ce) if ln else min(cur + 1, ce)
-                    ids.append(s)
-                    offs.append((starts[cur], ends[s_end - 1]) if s_end > cur else (starts[cur], ends[cur]))
-                    words.append(wids[cur] if wids[cur] >= 0 else wids[min(cur + 1, n - 1)])
-                    cur = s_end if ln else cur
+                cb = min(cb, n - 1)
+                ce = cb + 1
+            if p.id not in self._digit_comma_ids:
+                ids.append(p.id)
+                offs.append((starts[cb], ends[ce - 1]))
+                word_starts.append(p.piece.startswith(SPIECE_UNDERLINE))
                 continue
-            ids.append(pid)
-            if ce <= cb:
-                offs.append((starts[cb - 1] if cb else base, starts[cb - 1] if cb else base))
-                words.append(wids[cb - 1] if cb else 0)
-                continue
-            offs.append((starts[cb], ends[ce - 1]))
-            words.append(wids[cb] if wids[cb] >= 0 else wids[min(cb + 1, n - 1)])
-        return ids, offs, words, n_words
+            # digit-comma rule: spread the sub-pieces over the span by their lengths
+            cur = cb
+            for k, sub in enumerate(self._split_digit_comma(p.piece)):
+                length = max(len(self._pieces[sub].lstrip(SPIECE_UNDERLINE)), 1)
+                stop = min(cur + length, ce)
+                if stop <= cur:  # defensive: never an empty or inverted span
+                    cur, stop = max(ce - 1, cb), ce
+                ids.append(sub)
+                offs.append((starts[cur], ends[stop - 1]))
+                word_starts.append(k == 0 and p.piece.startswith(SPIECE_UNDERLINE))
+                cur = stop
+        return ids, offs, word_starts
 
     # -- single-text API -----------------------------------------------------------------------
 
