@@ -132,3 +132,35 @@ def row_digest(row: dict) -> str:
 
 def rows_digest(digests: list[str]) -> str:
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()[:32]
+
+
+def hf_fast_reference(spiece: Path, folder: Path):
+    """transformers 5's AlbertTokenizer as users of the hub's albert-base-v2 get it: loaded from a
+    tokenizer.json that transformers' own AlbertConverter makes from spiece.model (the hub file was
+    made the same way: digit-comma pieces scored -100, [MASK] with lstrip, only the five special
+    tokens as added tokens; transformers 5's converter also adds the user symbols as added tokens,
+    which the hub file does not have and which change the tokenisation of `` and '', so they are
+    dropped here)."""
+    import shutil
+
+    from transformers import AlbertTokenizer as HFAlbertTokenizer
+    from transformers.convert_slow_tokenizer import AlbertConverter
+
+    class _Slow:  # the attributes AlbertConverter reads from a slow tokenizer
+        vocab_file = str(spiece)
+        do_lower_case = True
+        keep_accents = False
+        add_prefix_space = True
+
+        def convert_tokens_to_ids(self, token: str) -> int:
+            return {"[CLS]": 2, "[SEP]": 3}[token]
+
+    backend = json.loads(AlbertConverter(_Slow()).converted().to_str())
+    backend["added_tokens"] = [a for a in backend["added_tokens"] if a["special"]]
+    for a in backend["added_tokens"]:
+        if a["content"] == "[MASK]":
+            a["lstrip"] = True
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tokenizer.json").write_text(json.dumps(backend), encoding="utf-8")
+    shutil.copy(spiece, folder / "spiece.model")
+    return HFAlbertTokenizer.from_pretrained(str(folder))

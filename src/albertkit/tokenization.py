@@ -95,9 +95,12 @@ class BatchEncoding(dict):
         word_ids: list[list[int | None]] | None = None,
         sequence_ids: list[list[int | None]] | None = None,
         tokens: list[list[str]] | None = None,
+        word_ids_fn: Any = None,
     ) -> None:
         super().__init__(data or {})
         self._word_ids = word_ids
+        # computes word ids on first use when the encoding skipped the (slower) alignment pass
+        self._word_ids_fn = word_ids_fn
         self._sequence_ids = sequence_ids
         self._tokens = tokens
 
@@ -108,11 +111,14 @@ class BatchEncoding(dict):
             raise AttributeError(name) from None
 
     def __getstate__(self) -> dict[str, Any]:
+        if self._word_ids is None and self._word_ids_fn is not None:
+            self.word_ids(0) if self._sequence_ids else None
         return {"data": dict(self), "w": self._word_ids, "s": self._sequence_ids, "t": self._tokens}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.update(state["data"])
         self._word_ids, self._sequence_ids, self._tokens = state["w"], state["s"], state["t"]
+        self._word_ids_fn = None
 
     def _row(self, table: list | None, batch_index: int, what: str) -> list:
         if table is None:
@@ -123,6 +129,9 @@ class BatchEncoding(dict):
 
     def word_ids(self, batch_index: int = 0) -> list[int | None]:
         """Index of the whitespace-separated word (within its sequence) of each token; None for special tokens."""
+        if self._word_ids is None and self._word_ids_fn is not None:
+            self._word_ids = self._word_ids_fn()
+            self._word_ids_fn = None
         return list(self._row(self._word_ids, batch_index, "word_ids"))
 
     def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
@@ -791,8 +800,14 @@ class AlbertTokenizer:
         if stride < 0:
             raise ValueError(f"stride must be >= 0, got {stride}")
 
-        first = [self._encode_aligned(t) for t in texts]
-        second = [self._encode_aligned(t) for t in pairs] if pairs is not None else None
+        if return_offsets_mapping:
+            first = [self._encode_aligned(t) for t in texts]
+            second = [self._encode_aligned(t) for t in pairs] if pairs is not None else None
+        else:
+            # ids only, through the batch encoder; word ids are computed if and when asked for
+            all_ids = self.encode_batch(texts + (pairs or []))
+            first = [_Seq(ids) for ids in all_ids[: len(texts)]]
+            second = [_Seq(ids) for ids in all_ids[len(texts) :]] if pairs is not None else None
 
         rows: list[dict[str, list]] = []
         row_words: list[list[int | None]] = []
@@ -860,7 +875,18 @@ class AlbertTokenizer:
         if unbatch:
             data = {k: v[0] for k, v in data.items()}
         del batched_tables
-        return BatchEncoding(data, word_ids=row_words, sequence_ids=row_seqs, tokens=tokens)
+        word_ids_fn = None
+        if not return_offsets_mapping:
+            row_words = None  # type: ignore[assignment]
+
+            def word_ids_fn() -> list[list[int | None]]:
+                again = self(text, text_pair, add_special_tokens=add_special_tokens, padding=padding,
+                             truncation=truncation, max_length=max_length, stride=stride,
+                             pad_to_multiple_of=pad_to_multiple_of, return_offsets_mapping=True,
+                             return_overflowing_tokens=return_overflowing_tokens)
+                return again._word_ids
+
+        return BatchEncoding(data, word_ids=row_words, sequence_ids=row_seqs, tokens=tokens, word_ids_fn=word_ids_fn)
 
     def _truncate(
         self,
