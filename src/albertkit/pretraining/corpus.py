@@ -492,6 +492,14 @@ class PretrainingCorpus:
     def __len__(self) -> int:
         return len(self.document_ids)
 
+    # Pickle by path (DataLoader workers under spawn, DDP): re-open the memory maps instead of
+    # copying every token into the pickle.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": str(self.path), "split": self.split}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["split"])  # type: ignore[misc]
+
     @property
     def num_tokens(self) -> int:
         first, count = self.document_sentences[:, 0], self.document_sentences[:, 1]

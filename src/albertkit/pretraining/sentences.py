@@ -3,11 +3,14 @@
     >>> split_sentences("Mr. Smith went to Washington, D.C. in 1990. He stayed.")
     ['Mr. Smith went to Washington, D.C. in 1990.', 'He stayed.']
 
-Why rules and not a library: pysbd and nltk's Punkt are pure Python too, but each is a new runtime
-dependency, Punkt needs a training pass over the corpus before the first sentence comes out, and
-pysbd is about an order of magnitude slower (see the evaluation in tests/test_pretraining_data.py
-and the lead's report). Pretraining only needs sentence boundaries good enough to form coherent
-segments A and B; the rules below get the frequent English traps right: titles and common
+Why rules and not a library (measured on this machine, 300 Wikipedia paragraphs and the
+traps in tests/test_pretraining_data.py): pysbd gets the traps right too but runs at 0.19 MB/s
+against 3.9 MB/s here; nltk's Punkt trained unsupervised on the corpus (PunktTrainer, 5 MB) runs at
+8 MB/s but needs a training pass and splits "Jan. 5", "Dr. Who", '"Stop!" she cried' wrongly
+(8 of 13 traps). Both would be new runtime dependencies. On 563 random paragraphs of the corpus
+these rules agree with pysbd on 481 paragraphs (boundary recall 0.985); the extra boundaries seen
+on inspection are mostly real ones that pysbd misses. Pretraining only needs sentence boundaries
+good enough to form coherent segments A and B; the rules below get the frequent English traps right: titles and common
 abbreviations (``Mr.``, ``e.g.``, ``etc.``), initials (``J. R. R. Tolkien``), acronyms with inner
 periods (``U.S.``), decimals and ordinals, ellipses, and closing quotes/brackets after the
 terminator (``"Stop!" she said.``).
