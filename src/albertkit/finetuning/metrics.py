@@ -209,6 +209,8 @@ def best_null_threshold(
     predictions: Mapping[str, str],
     scores: Mapping[str, float],
     na_probs: Mapping[str, float],
+    *,
+    initial_threshold: float = 0.0,
 ) -> tuple[float, float]:
     """The official v2 search: the ``na_prob`` threshold above which answering "no answer" gives the
     best total score. Returns ``(best score in %, threshold)``.
@@ -216,10 +218,14 @@ def best_null_threshold(
     Starting from "every question unanswered" (each unanswerable one is right), questions are
     switched to their predicted answer in order of increasing ``na_prob``; an answerable one adds
     its score, an unanswerable one with a non-empty prediction costs 1.
+
+    The starting state's threshold is 0.0 in the official script, which presumes ``na_probs`` are
+    probabilities (> 0). For scores that can be negative (null score differences) pass
+    ``initial_threshold`` below every score, so that "all unanswered" is what the threshold gives.
     """
     has_answer = {qid: bool(truths) for qid, truths in gold.items()}
     current = best = float(sum(1 for v in has_answer.values() if not v))
-    threshold = 0.0
+    threshold = initial_threshold
     for qid in sorted(na_probs, key=lambda q: na_probs[q]):
         if qid not in scores:
             continue
