@@ -1,0 +1,99 @@
+"""finetune() / evaluate() and the CLI end to end on real data slices with a tiny random model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from albertkit.cli import main
+from albertkit.finetuning.run import _bio_spans, _task_key, primary_metric
+
+
+def test_task_names_and_primary_metrics():
+    assert _task_key("SST-2") == "sst2" and _task_key("squad") == "squad1" and _task_key("SQuAD_v2") == "squad2"
+    assert [primary_metric(t) for t in ("cola", "mrpc", "stsb", "rte", "squad2", "race")] == [
+        "matthews_correlation", "f1", "pearson", "accuracy", "f1", "accuracy"]
+    with pytest.raises(ValueError, match="unknown task"):
+        _task_key("imagenet")
+
+
+def test_cli_registers_finetune_and_evaluate():
+    import argparse
+
+    from albertkit.cli import COMMAND_MODULES
+    from albertkit.finetuning import commands
+
+    assert "albertkit.finetuning.commands" in COMMAND_MODULES
+    parser = argparse.ArgumentParser()
+    commands.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["finetune", "sst2", "--model", "m", "--train", "t", "--output", "o", "--lr", "2e-5"])
+    assert (args.task, args.learning_rate, args.max_steps, args.func.__name__) == ("sst2", 2e-5, None, "_finetune")
+    args = parser.parse_args(["evaluate", "squad2", "--model", "m", "--data", "d", "--null-threshold", "-1.5"])
+    assert args.null_threshold == -1.5 and args.func.__name__ == "_evaluate"
+
+
+def test_bio_chunks_like_conlleval():
+    tags = ["B-PER", "I-PER", "O", "I-LOC", "I-LOC", "B-LOC", "I-ORG", "O"]
+    assert _bio_spans(tags) == {("PER", 0, 2), ("LOC", 3, 5), ("LOC", 5, 6), ("ORG", 6, 7)}
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory, spiece_path):
+    import torch
+
+    from albertkit import AlbertConfig, AlbertModel, AlbertTokenizer
+
+    folder = tmp_path_factory.mktemp("base")
+    config = dataclasses.replace(AlbertConfig.from_name("tiny"), vocab_size=30000, max_position_embeddings=512)
+    torch.manual_seed(0)
+    AlbertModel(config).save_pretrained(str(folder))
+    AlbertTokenizer.from_pretrained(spiece_path.parent).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.slow
+def test_cli_finetune_then_evaluate_rte(tiny_base, shared_data, tmp_path, capsys):
+    out = tmp_path / "rte"
+    rc = main(["-q", "finetune", "rte", "--model", str(tiny_base), "--train", str(shared_data / "glue/RTE"),
+               "--eval", str(shared_data / "glue/RTE"), "--output", str(out), "--max-steps", "2", "--batch-size", "4",
+               "--max-train-examples", "16", "--max-eval-examples", "24"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["learning_rate"] == 3e-5 and summary["max_steps"] == 2  # recipe lr, overridden steps
+    assert summary["eval_results"]["examples"] == 24 and 0 <= summary["eval_results"]["accuracy"] <= 1
+    assert (out / "best" / "spiece.model").is_file() and (out / "RTE.tsv").read_text().startswith("index\tprediction\n0\t")
+    rc = main(["-q", "evaluate", "rte", "--model", str(out / "best"), "--data", str(shared_data / "glue/RTE/dev.tsv"),
+               "--max-examples", "24"])
+    assert rc == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == summary["eval_results"]["accuracy"]
+
+
+@pytest.mark.slow
+def test_finetune_ner_and_jsonl_classification(tiny_base, tmp_path):
+    from albertkit.finetuning.run import evaluate, finetune
+
+    conll = "-DOCSTART- -X- O\n\nEU B-ORG\nrejects O\nGerman B-MISC\ncall O\n\nPeter B-PER\nBlackburn I-PER\n\n"
+    (tmp_path / "train.conll").write_text(conll * 4)
+    s = finetune("ner", tiny_base, train=tmp_path / "train.conll", eval=tmp_path / "train.conll",
+                 output=tmp_path / "ner", max_steps=2, batch_size=4)
+    assert set(s["eval_results"]) >= {"f1", "precision", "recall", "accuracy"}
+    again = evaluate("ner", tmp_path / "ner" / "best", tmp_path / "train.conll")
+    assert again["f1"] == s["eval_results"]["f1"]
+    rows = [{"review": f"text number {i}", "stars": ["good", "bad"][i % 2]} for i in range(12)]
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from albertkit.finetuning.run import TableColumns
+
+    s = finetune("classification", tiny_base, train=tmp_path / "r.jsonl", eval=tmp_path / "r.jsonl",
+                 output=tmp_path / "cls", max_steps=2, batch_size=4, columns=TableColumns("review", None, "stars"))
+    assert {"accuracy", "f1"} <= set(s["eval_results"])
+    lines = (tmp_path / "cls" / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 12 and json.loads(lines[0])["prediction"] in ("good", "bad")
+
+
+def test_bad_input_is_one_line_cli_error(tiny_base, tmp_path, capsys):
+    (tmp_path / "dev.tsv").write_text("index\tsentence1\tlabel\n0\ta\tentailment\n")
+    rc = main(["-q", "evaluate", "rte", "--model", str(tiny_base), "--data", str(tmp_path / "dev.tsv")])
+    assert rc == 2
+    assert "dev.tsv:1: missing text pair column 'sentence2'" in capsys.readouterr().err
