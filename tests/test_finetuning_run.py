@@ -92,6 +92,7 @@ def test_finetune_ner_and_jsonl_classification(tiny_base, tmp_path):
     assert len(lines) == 12 and json.loads(lines[0])["prediction"] in ("good", "bad")
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_cli_error(tiny_base, tmp_path, capsys):
     (tmp_path / "dev.tsv").write_text("index\tsentence1\tlabel\n0\ta\tentailment\n")
     rc = main(["-q", "evaluate", "rte", "--model", str(tiny_base), "--data", str(tmp_path / "dev.tsv")])
