@@ -1220,10 +1220,19 @@ def train_tokenizer(
     total = sum(p.stat().st_size for p in paths)
     model = io.BytesIO()
     with tqdm(total=total, unit="B", unit_scale=True, desc="reading corpus", disable=not progress) as bar:
-        lines = _iter_training_lines(paths, probe._normalize, max_sentences, bar)
+        failure: list[Exception] = []
+
+        def lines() -> Iterable[str]:
+            # SentencePiece would wrap an exception raised inside its iterator into an opaque
+            # RuntimeError; stop the iteration instead and re-raise the original afterwards.
+            try:
+                yield from _iter_training_lines(paths, probe._normalize, max_sentences, bar)
+            except TokenizerError as exc:
+                failure.append(exc)
+
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(lines),
+                sentence_iterator=lines(),
                 model_writer=model,
                 model_type="unigram",
                 vocab_size=vocab_size,
@@ -1240,6 +1249,8 @@ def train_tokenizer(
                 minloglevel=0 if logger.isEnabledFor(logging.DEBUG) else 2,
             )
         except RuntimeError as exc:
+            if failure:
+                raise failure[0] from None
             msg = str(exc)
             if "Vocabulary size" in msg or "vocab_size" in msg:
                 raise TokenizerError(
@@ -1247,6 +1258,8 @@ def train_tokenizer(
                     "(use a smaller vocab_size or more text)"
                 ) from None
             raise TokenizerError(f"SentencePiece training failed: {msg.strip()}") from None
+    if failure:
+        raise failure[0]
     out = Path(output_dir)
     with atomic_folder(out) as tmp:
         (tmp / VOCAB_FILE).write_bytes(model.getvalue())
