@@ -266,6 +266,14 @@ def test_task_checkpoint_into_base_model_drops_heads(tmp_path: Path) -> None:
     torch.testing.assert_close(base.pooler.weight, mlm.albert.pooler.weight)
 
 
+def test_pooler_dropped_for_classes_without_one(tmp_path: Path) -> None:
+    base = am.AlbertModel(tiny())
+    base.save_pretrained(tmp_path)
+    qa = am.AlbertForQuestionAnswering.from_pretrained(tmp_path)
+    assert {"pooler.weight", "pooler.bias"} <= set(qa.loading_info["dropped_weights"])
+    assert qa.albert.pooler is None
+
+
 def test_unexpected_and_missing_weights_raise_listing_keys(tmp_path: Path) -> None:
     from safetensors.torch import load_file, save_file
 

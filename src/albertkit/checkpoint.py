@@ -8,7 +8,8 @@ this short list of allowed key edits, and nothing else:
 2. The legacy buffer ``albert.embeddings.position_ids`` is dropped.
 3. The tied ``predictions.decoder.weight`` / ``predictions.decoder.bias`` are dropped on load (they
    are the word embeddings and ``predictions.bias``) and not written on save, as Hugging Face does.
-4. Loading into the base model drops the heads of a task checkpoint (logged).
+4. Loading into the base model drops the heads of a task checkpoint, and loading into a class
+   without a pooler (masked LM, token classification, QA) drops the checkpoint's pooler (logged).
 5. A task model whose head is absent from the checkpoint initialises it and logs which weights
    are new (fine-tuning from a base checkpoint). The pooler counts as head for classes that need it.
 
@@ -98,9 +99,13 @@ def _adapt_keys(model: torch.nn.Module, state: dict[str, torch.Tensor], source: 
     out: dict[str, torch.Tensor] = {}
     dropped_heads: list[str] = []
     has_prefix = any(k.startswith(prefix) for k in state)
+    has_pooler = getattr(model, "backbone", model).pooler is not None
     for key, value in state.items():
         if key.endswith("embeddings.position_ids") or key in TIED_KEYS:
             continue  # policies 2 and 3
+        if not has_pooler and (key.startswith(("pooler.", prefix + "pooler."))):
+            dropped_heads.append(key)  # policy 4
+            continue
         if is_base:
             if key.startswith(prefix):
                 key = key[len(prefix) :]
