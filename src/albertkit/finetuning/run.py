@@ -158,30 +158,8 @@ def _head_config(task: str, label_list: Sequence[str] | None) -> dict[str, Any]:
 
 
 def _load_model(task: str, path: str | os.PathLike, overrides: dict[str, Any], device: Any = None) -> Any:
-    """Load ``path`` with the task's head (new head weights are initialised).
-
-    Task models without a pooler (QA, token classification) refuse a backbone checkpoint that has
-    one in ``from_pretrained`` today; transformers drops that pooler, and so do we here.
-    """
-    from albertkit.checkpoint import CheckpointError
-
-    cls = _model_class(task)
-    try:
-        return cls.from_pretrained(str(path), device=device, **overrides)
-    except CheckpointError as exc:
-        if "unexpected" not in str(exc) or "pooler" not in str(exc) or "missing" in str(exc):
-            raise
-    import albertkit
-    from albertkit.config import AlbertConfig
-
-    base = albertkit.AlbertModel.from_pretrained(str(path))
-    net = cls(AlbertConfig.from_dict({**base.config.to_dict(), **overrides}))
-    result = net.albert.load_state_dict(base.state_dict(), strict=False)
-    stray = [k for k in result.unexpected_keys if not k.startswith("pooler.")]
-    if result.missing_keys or stray:
-        raise CheckpointError(f"{path}: backbone does not fit {cls.__name__}: missing {result.missing_keys}, unexpected {stray}")
-    logger.info("%s: dropped the backbone's pooler (unused by %s)", path, cls.__name__)
-    return net.to(device) if device is not None else net
+    """Load ``path`` with the task's head (new head weights are initialised and reported)."""
+    return _model_class(task).from_pretrained(str(path), device=device, **overrides)
 
 
 def _predict(model: Any, features: list[dict[str, Any]], batch_size: int, bf16: bool = False) -> dict[str, list[np.ndarray]]:
