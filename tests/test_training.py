@@ -163,3 +163,25 @@ def test_two_process_ddp_matches_single_process(tmp_path: Path) -> None:
     cont.load_checkpoint(tmp_path / "ddp" / "checkpoints" / "step-00000003")
     assert cont.position.consumed == 24
     _assert_close(_weights(tmp_path / "ddp" / "checkpoints" / "step-00000003" / "model"), _params(cont), atol=0)
+
+
+def test_eval_dataset_keep_best_and_bf16(tmp_path: Path) -> None:
+    """Default eval = mean loss over eval_dataset; the best model by that metric is kept; bf16 autocast trains."""
+    from albertkit.training import Trainer
+    from train_helpers import TinyRegressor, noisy_collate
+
+    class Indexed(Points):
+        def __getitem__(self, i: int) -> dict:
+            return {**super().__getitem__(i), "index": i}
+
+    torch.manual_seed(0)
+    args = TrainingArguments(str(tmp_path), max_steps=6, batch_size=8, lr=0.05, eval_every=2, keep_best="loss",
+                             greater_is_better=False, log_every=0, progress_bar=False, bf16=True)
+    trainer = Trainer(TinyRegressor(), args, Points(), collate_fn=noisy_collate, eval_dataset=Indexed(16), index_key="index")
+    summary = trainer.train()
+    rows = list(csv.DictReader(open(tmp_path / "eval_log.csv")))
+    assert [r["step"] for r in rows] == ["2", "4", "6"]
+    losses = [float(r["loss"]) for r in rows]
+    assert summary["best_metric"] == pytest.approx(min(losses), rel=1e-5)
+    assert (tmp_path / "best" / "model.safetensors").is_file()
+    assert all(torch.isfinite(v).all() for v in _params(trainer).values())
