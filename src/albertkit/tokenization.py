@@ -20,8 +20,8 @@ Pipeline per text (see ALBERT_REFERENCE.md section 2):
 
 Deliberate differences from transformers (each tested in tests/test_tokenization_*.py):
 
-* ``decode`` follows transformers 5 (Metaspace decoding): special tokens are separated by
-  spaces, which the 4.x slow tokenizer glued to neighbouring words (``cute[MASK] .``).
+* ``tokenizer(text, "")`` is a pair with an empty second text (``[CLS] A [SEP] [SEP]``), as in the
+  4.x slow tokenizer; transformers 5 treats an empty ``text_pair`` as no pair at all.
 * Truncation of pairs with ``longest_first`` splits the budget like ``tokenizers`` (the
   tokenizer transformers 5 ships), not one-token-at-a-time like the 4.x slow tokenizer.
 * With ``return_overflowing_tokens=True`` a pair must be truncated ``only_first`` or
@@ -675,8 +675,22 @@ class AlbertTokenizer:
     # -- single-text API -----------------------------------------------------------------------
 
     def tokenize(self, text: str, **kwargs: Any) -> list[str]:
-        """Text -> pieces (no special tokens added)."""
-        return [self._pieces[i] for i in self._encode_ids(text)]
+        """Text -> pieces (no special tokens added).
+
+        An unknown character shows as itself (as transformers shows it); its id is ``<unk>``'s.
+        """
+        _check_text(text, "text")
+        out: list[str] = []
+        for chunk, _, special in self._split_specials(text):
+            if special:
+                out.append(chunk)
+                continue
+            for piece in self.sp.encode(self._normalize(chunk), out_type=str):
+                if _is_digit_comma(piece) and self._vocab.get(piece) in self._digit_comma_ids:
+                    out.extend(self._pieces[i] for i in self._split_digit_comma(piece))
+                else:
+                    out.append(piece)
+        return out
 
     def _encode_ids(self, text: str) -> list[int]:
         _check_text(text, "text")
@@ -727,7 +741,10 @@ class AlbertTokenizer:
     # -- decoding --------------------------------------------------------------------------------
 
     def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
-        """Pieces -> text the way transformers 5 decodes ALBERT: "▁" is a space, special tokens are words."""
+        """Pieces -> text as transformers decodes ALBERT: "▁" is a space, one leading space dropped.
+
+        Special tokens are glued to their neighbours (``cute[MASK] .[SEP]``), as in transformers 4 and 5.
+        """
         text = "".join(tokens).replace(SPIECE_UNDERLINE, " ")
         return text[1:] if text.startswith(" ") else text
 
@@ -741,12 +758,7 @@ class AlbertTokenizer:
         if ids and isinstance(ids[0], list):
             raise TypeError("decode expects one sequence of ids; use batch_decode for a batch")
         tokens = self.convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens)
-        # transformers 5 treats every special token as a word of its own
-        out: list[str] = []
-        special = set(self.all_special_tokens)
-        for t in tokens:
-            out.append(SPIECE_UNDERLINE + t if t in special else t)
-        return self.convert_tokens_to_string(out)
+        return self.convert_tokens_to_string(tokens)
 
     def batch_decode(self, sequences: Any, skip_special_tokens: bool = False, **kwargs: Any) -> list[str]:
         rows = _as_id_list(sequences)
