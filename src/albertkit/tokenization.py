@@ -413,8 +413,9 @@ class AlbertTokenizer:
     def _normalize(self, chunk: str) -> str:
         """Steps 1-4 of the reference pipeline for one chunk without special tokens."""
         if self.do_lower_case:
-            # transformers 4.x lowercases the raw text before its own normalisation; keep that order.
-            chunk = chunk.lower()
+            # transformers 4.x lowercases the raw text before its own normalisation, one character
+            # at a time (so a word-final capital sigma becomes "σ", not "ς"); keep both.
+            chunk = (chunk.replace("\u03a3", "\u03c3") if "\u03a3" in chunk else chunk).lower()
         if self.remove_space:
             chunk = " ".join(chunk.split())
         if "``" in chunk or "''" in chunk:
