@@ -1,0 +1,349 @@
+"""Fast inference paths: bf16, int8 dynamic quantization, ONNX export and an ONNX Runtime backend.
+
+Every path returns an object called like the torch model (same keyword arguments, same output
+dataclass), so a pipeline can take any of them:
+
+    >>> from albertkit import AlbertForMaskedLM
+    >>> from albertkit.fast import optimize
+    >>> model = AlbertForMaskedLM.from_pretrained("albert-base-v2")      # doctest: +SKIP
+    >>> fast = optimize(model, "bf16")        # or "int8", "onnx", "onnx-int8"  # doctest: +SKIP
+    >>> fast(input_ids, attention_mask=mask).logits                     # doctest: +SKIP
+
+Which path is fastest depends on the CPU: with AMX/AVX-512-BF16 (bench/run_all.py measures it) bf16
+GEMMs run several times faster than fp32 *and* than int8 through PyTorch's fbgemm kernels; ONNX
+Runtime's int8 (``"onnx-int8"``) is the int8 path to pick for speed, torch's ``"int8"`` needs no
+extra package.
+
+onnx / onnxruntime / onnxscript are optional (``pip install albertkit[onnx]``) and imported only here.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from albertkit.config import AlbertConfig
+
+__all__ = [
+    "MODES",
+    "bf16_supported",
+    "to_bf16",
+    "quantize_int8",
+    "export_onnx",
+    "quantize_onnx_int8",
+    "OrtModel",
+    "optimize",
+    "ONNX_INSTALL_HINT",
+]
+
+logger = logging.getLogger(__name__)
+
+MODES = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
+ONNX_INSTALL_HINT = "ONNX export / ONNX Runtime need the optional extras: pip install 'albertkit[onnx]'"
+
+# Per class: the extra inputs its graph takes (beyond input_ids / attention_mask / token_type_ids) and
+# the output fields it returns, in order.
+_EXPORT_SPECS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "AlbertModel": ((), ("last_hidden_state", "pooler_output")),
+    "AlbertForPreTraining": (("masked_lm_positions",), ("prediction_logits", "sop_logits")),
+    "AlbertForMaskedLM": (("masked_lm_positions",), ("logits",)),
+    "AlbertForSequenceClassification": ((), ("logits",)),
+    "AlbertForTokenClassification": ((), ("logits",)),
+    "AlbertForQuestionAnswering": ((), ("start_logits", "end_logits")),
+    "AlbertForMultipleChoice": ((), ("logits",)),
+}
+# `albertkit export onnx --task` names -> class
+TASK_TO_CLASS = {
+    "base": "AlbertModel",
+    "features": "AlbertModel",
+    "pretraining": "AlbertForPreTraining",
+    "fill-mask": "AlbertForMaskedLM",
+    "text-classification": "AlbertForSequenceClassification",
+    "token-classification": "AlbertForTokenClassification",
+    "question-answering": "AlbertForQuestionAnswering",
+    "multiple-choice": "AlbertForMultipleChoice",
+}
+
+
+# ------------------------------------------------------------------------------ bf16
+def bf16_supported(device: torch.device | str = "cpu") -> bool:
+    """Whether bf16 matmuls run natively (CUDA with bf16, or a CPU with AVX512-BF16 / AMX)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    cpu = getattr(torch._C, "_cpu", None)
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return cpu is not None and any(getattr(cpu, name, lambda: False)() for name in checks)
+
+
+def to_bf16(model: nn.Module, *, strict: bool = False) -> nn.Module:
+    """Cast the weights to bf16 (in place, returns the model).
+
+    Casting the weights, rather than autocast, lets the CPU kernels use pre-packed bf16 weights and
+    skips a cast of every weight at every call. LayerNorm then also runs in bf16 (its statistics are
+    accumulated in fp32 by PyTorch's kernel); losses are computed in fp32 by the model.
+    With ``strict=True`` a CPU without native bf16 raises instead of running a slow emulation.
+    """
+    if strict and not bf16_supported(next(model.parameters()).device):
+        raise RuntimeError("this device has no native bf16 support (AVX512-BF16/AMX or a bf16 GPU); use fp32")
+    return model.to(torch.bfloat16)
+
+
+# ------------------------------------------------------------------------------ int8
+def quantize_int8(model: nn.Module, *, inplace: bool = False) -> nn.Module:
+    """Dynamic int8 quantization of the encoder's Linear layers (weights int8 per channel, activations
+    quantized per batch at run time), with PyTorch's own kernels.
+
+    The embeddings, the E -> H mapping and the tied MLM decoder stay fp32: the decoder shares its
+    weight with the embeddings and decides the top-1 prediction, and the other two are tiny.
+    PyTorch 2.13 marks ``torch.ao.quantization.quantize_dynamic`` deprecated in favour of torchao,
+    which is not installed here; the eager kernels still work and the warning is silenced.
+    """
+    if not inplace:
+        model = copy.deepcopy(model)
+    model = model.float().eval()
+    backbone = getattr(model, "backbone", model)
+    targets = [name for name, m in backbone.encoder.albert_layer_groups.named_modules() if type(m) is nn.Linear]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+
+        qconfig = per_channel_dynamic_qconfig if per_channel_dynamic_qconfig is not None else default_dynamic_qconfig
+        quantize_dynamic(backbone.encoder.albert_layer_groups, {name: qconfig for name in targets}, inplace=True)
+    return model
+
+
+# ------------------------------------------------------------------------------ ONNX
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"{ONNX_INSTALL_HINT} ({exc.name} is missing)") from None
+
+
+class _ExportWrapper(nn.Module):
+    """Positional inputs -> tuple of outputs, the form ONNX export traces."""
+
+    def __init__(self, model: nn.Module, outputs: tuple[str, ...], extra: tuple[str, ...]) -> None:
+        super().__init__()
+        self.model = model
+        self.outputs = outputs
+        self.extra = extra
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor, *rest: Tensor) -> tuple[Tensor, ...]:
+        kwargs = dict(zip(self.extra, rest))
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **kwargs)
+        return tuple(getattr(out, name) for name in self.outputs)
+
+
+def _example_inputs(cls_name: str, config: AlbertConfig) -> tuple[Tensor, ...]:
+    B, T, C = 2, 8, 2
+    shape = (B, C, T) if cls_name == "AlbertForMultipleChoice" else (B, T)
+    ids = torch.randint(5, config.vocab_size, shape)
+    mask = torch.ones(shape, dtype=torch.long)
+    mask.view(-1, T)[0, -2:] = 0  # padding, so the traced graph keeps the masking ops
+    tt = torch.zeros(shape, dtype=torch.long)
+    extra = _EXPORT_SPECS[cls_name][0]
+    if "masked_lm_positions" in extra:
+        return ids, mask, tt, torch.tensor([[1, 2], [3, 0]])
+    return ids, mask, tt
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike, *, int8: bool = False, opset: int = 17) -> Path:
+    """Write ``model`` as an ONNX graph with dynamic batch and sequence axes (and choices / positions).
+
+        >>> export_onnx(AlbertForMaskedLM(cfg), "albert-mlm.onnx")  # doctest: +SKIP
+
+    Inputs: ``input_ids``, ``attention_mask``, ``token_type_ids`` (int64, [B, T] or [B, C, T]) and, for
+    the MLM heads, ``masked_lm_positions`` [B, P]. Outputs: the model's output fields (e.g. ``logits``).
+    ``int8=True`` then applies ONNX Runtime's dynamic int8 quantization. The config is stored in the
+    graph's metadata so :class:`OrtModel` can rebuild the output dataclass. Written atomically.
+    """
+    _require_onnx()
+    import onnx
+
+    from albertkit.utils import atomic_path
+
+    cls_name = type(model).__name__
+    if cls_name not in _EXPORT_SPECS:
+        raise TypeError(f"cannot export {cls_name}; one of: {', '.join(_EXPORT_SPECS)}")
+    extra, outputs = _EXPORT_SPECS[cls_name]
+    model = copy.deepcopy(model).float().eval()
+    wrapper = _ExportWrapper(model, outputs, extra)
+    example = _example_inputs(cls_name, model.config)
+    inputs = ("input_ids", "attention_mask", "token_type_ids") + extra
+    seq_axes = {0: "batch", 1: "choices", 2: "sequence"} if cls_name == "AlbertForMultipleChoice" else {0: "batch", 1: "sequence"}
+    dynamic_axes: dict[str, dict[int, str]] = {name: seq_axes for name in inputs[:3]}
+    if extra:
+        dynamic_axes["masked_lm_positions"] = {0: "batch", 1: "positions"}
+    for name in outputs:
+        if name in ("logits", "prediction_logits") and extra:
+            dynamic_axes[name] = {0: "batch", 1: "positions"}
+        elif name in ("last_hidden_state", "start_logits", "end_logits") or (name == "logits" and cls_name == "AlbertForTokenClassification"):
+            dynamic_axes[name] = {0: "batch", 1: "sequence"}
+        else:
+            dynamic_axes[name] = {0: "batch"}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            example,
+            str(tmp),
+            input_names=list(inputs),
+            output_names=list(outputs),
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            dynamo=False,  # the TorchScript exporter handles the dynamic axes of this graph without a guard per shape
+        )
+        proto = onnx.load(str(tmp))
+        meta = {"albertkit_class": cls_name, "albertkit_config": model.config.to_json_string()}
+        for key, value in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(tmp))
+        if int8:
+            quantize_onnx_int8(tmp, tmp)
+    return path
+
+
+def quantize_onnx_int8(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """ONNX Runtime dynamic int8 quantization of the MatMuls (per-channel int8 weights, uint8 activations).
+
+    Gather (embeddings) stays fp32: quantizing the tied embedding table would also quantize the
+    MLM decoder's logits.
+    """
+    _require_onnx()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    src, dst = Path(src), Path(dst)
+    with tempfile.TemporaryDirectory() as tmpdir:
+        out = Path(tmpdir) / "int8.onnx"
+        quantize_dynamic(str(src), str(out), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+        os.replace(out, dst)
+    return dst
+
+
+class OrtModel:
+    """An exported graph run by ONNX Runtime, called like the torch model it came from.
+
+        >>> ort_model = OrtModel("albert-mlm.onnx")                       # doctest: +SKIP
+        >>> ort_model(input_ids, attention_mask=mask).logits.shape        # doctest: +SKIP
+
+    Returns the same output dataclass as the torch class (torch tensors). Arguments the graph does
+    not take (labels, output_attentions...) raise, as do missing mandatory ones.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, threads: int | None = None) -> None:
+        _require_onnx()
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: no such ONNX file")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Match torch's thread count so that the two are compared (and share the cores) alike.
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "albertkit_class" not in meta:
+            raise ValueError(f"{self.path}: not exported by albertkit (no albertkit_class metadata)")
+        self.class_name = meta["albertkit_class"]
+        self.config = AlbertConfig.from_dict(__import__("json").loads(meta["albertkit_config"]))
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        import albertkit.modeling as modeling
+
+        self._output_cls = _output_class(getattr(modeling, self.class_name))
+
+    # torch-model look-alikes used by pipelines
+    device = torch.device("cpu")
+    dtype = torch.float32
+    training = False
+
+    def eval(self) -> "OrtModel":
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> "OrtModel":
+        return self  # the session lives on the CPU; dtype is fixed at export
+
+    def __call__(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        masked_lm_positions: Tensor | None = None,
+        **unused: Any,
+    ) -> Any:
+        unused.pop("return_dict", None)
+        if unused:
+            raise TypeError(f"the ONNX Runtime backend does not take: {', '.join(sorted(unused))}")
+        ids = input_ids.to(torch.long)
+        feeds = {
+            "input_ids": ids,
+            "attention_mask": torch.ones_like(ids) if attention_mask is None else attention_mask.to(torch.long),
+            "token_type_ids": torch.zeros_like(ids) if token_type_ids is None else token_type_ids.to(torch.long),
+        }
+        if "masked_lm_positions" in self.input_names:
+            if masked_lm_positions is None:  # every position, as the torch model without positions
+                masked_lm_positions = torch.arange(ids.shape[-1]).expand(ids.shape[0], -1)
+            feeds["masked_lm_positions"] = masked_lm_positions.to(torch.long)
+        elif masked_lm_positions is not None:
+            raise TypeError(f"{self.class_name} does not take masked_lm_positions")
+        results = self.session.run(self.output_names, {k: v.contiguous().numpy() for k, v in feeds.items()})
+        return self._output_cls(**{name: torch.from_numpy(value) for name, value in zip(self.output_names, results)})
+
+    def __repr__(self) -> str:
+        return f"OrtModel({self.class_name}, {str(self.path)!r})"
+
+
+def _output_class(cls: type) -> type:
+    import albertkit.modeling as modeling
+
+    return {
+        "AlbertModel": modeling.BaseModelOutputWithPooling,
+        "AlbertForPreTraining": modeling.AlbertForPreTrainingOutput,
+        "AlbertForMaskedLM": modeling.MaskedLMOutput,
+        "AlbertForSequenceClassification": modeling.SequenceClassifierOutput,
+        "AlbertForTokenClassification": modeling.TokenClassifierOutput,
+        "AlbertForQuestionAnswering": modeling.QuestionAnsweringModelOutput,
+        "AlbertForMultipleChoice": modeling.MultipleChoiceModelOutput,
+    }[cls.__name__]
+
+
+# ----------------------------------------------------------------------------- entry
+def optimize(model: nn.Module, mode: str = "fp32", *, cache_dir: str | os.PathLike | None = None) -> Any:
+    """``model`` on the fast path ``mode`` (one of :data:`MODES`); the hook pipelines and the CLI use.
+
+    ``"fp32"`` returns the model unchanged (eval mode), ``"bf16"`` casts it in place, ``"int8"``
+    returns a quantized copy, ``"onnx"`` / ``"onnx-int8"`` export it (into ``cache_dir`` or a
+    temporary folder kept for the process's life) and return an :class:`OrtModel`.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown fast path {mode!r}; use one of {', '.join(MODES)}")
+    model.eval()
+    if mode == "fp32":
+        return model
+    if mode == "bf16":
+        return to_bf16(model)
+    if mode == "int8":
+        return quantize_int8(model)
+    folder = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="albertkit-onnx-"))
+    path = export_onnx(model, folder / f"{type(model).__name__}{'-int8' if mode == 'onnx-int8' else ''}.onnx", int8=mode == "onnx-int8")
+    return OrtModel(path)
