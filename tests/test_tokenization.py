@@ -345,6 +345,14 @@ def test_missing_and_corrupt_model(tmp_path):
         AlbertTokenizer.from_pretrained(tmp_path / "empty")
 
 
+def test_unknown_hub_name_offline_is_a_clear_error(monkeypatch):
+    from albertkit import AlbertTokenizer, ModelNotFoundError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="spiece.model"):
+        AlbertTokenizer.from_pretrained("no-such-org/no-such-albert")
+
+
 def test_corrupt_tokenizer_config(tmp_path, tok):
     from albertkit import AlbertTokenizer
     from albertkit.tokenization import TokenizerError

@@ -111,8 +111,9 @@ class BatchEncoding(dict):
             raise AttributeError(name) from None
 
     def __getstate__(self) -> dict[str, Any]:
-        if self._word_ids is None and self._word_ids_fn is not None:
-            self.word_ids(0) if self._sequence_ids else None
+        if self._word_ids is None and self._word_ids_fn is not None:  # a closure does not pickle
+            self._word_ids = self._word_ids_fn()
+            self._word_ids_fn = None
         return {"data": dict(self), "w": self._word_ids, "s": self._sequence_ids, "t": self._tokens}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -273,7 +274,7 @@ class AlbertTokenizer:
         path = Path(name_or_path)
         if path.is_file():
             return cls(path, **kwargs)
-        from albertkit.hub import ModelNotFoundError, resolve_file
+        from albertkit.hub import resolve_file
 
         if path.is_dir():
             spiece = path / VOCAB_FILE
@@ -281,10 +282,7 @@ class AlbertTokenizer:
                 raise TokenizerError(f"{path}: no {VOCAB_FILE} in this folder")
             folder: Path | None = path
         else:
-            try:
-                spiece = resolve_file(name_or_path, VOCAB_FILE)
-            except ModelNotFoundError:
-                raise
+            spiece = resolve_file(name_or_path, VOCAB_FILE)  # ModelNotFoundError names what is missing
             folder = spiece.parent
         options: dict[str, Any] = {}
         for fn in (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE):
@@ -869,7 +867,8 @@ class AlbertTokenizer:
         if return_overflowing_tokens:
             data["overflow_to_sample_mapping"] = sample_map
         tokens = [[self._pieces[i] for i in r["input_ids"]] for r in rows]
-        unbatch = not batched and not return_overflowing_tokens
+        # a single text gives flat lists, as in transformers; tensors and overflow windows keep the batch axis
+        unbatch = not batched and not return_overflowing_tokens and return_tensors is None
         if return_tensors is not None:
             lengths = {len(r["input_ids"]) for r in rows}
             if len(lengths) > 1:
@@ -878,16 +877,8 @@ class AlbertTokenizer:
                     f"({min(lengths)}..{max(lengths)}); pass padding=True or padding='max_length'"
                 )
             data = {k: _to_tensor(v, return_tensors) for k, v in data.items()}
-            if unbatch:  # transformers keeps the batch dimension for tensors
-                unbatch = False
-                batched_tables = True
-            else:
-                batched_tables = True
-        else:
-            batched_tables = not unbatch
         if unbatch:
             data = {k: v[0] for k, v in data.items()}
-        del batched_tables
         word_ids_fn = None
         if not return_offsets_mapping:
             row_words = None  # type: ignore[assignment]
