@@ -82,9 +82,9 @@ def bf16_supported(device: torch.device | str = "cpu") -> bool:
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
-    cpu = getattr(torch._C, "_cpu", None)
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return cpu is not None and any(getattr(cpu, name, lambda: False)() for name in checks)
+    # oneDNN's own check: true on CPUs with AVX512-BF16 or AMX, where bf16 GEMMs run natively.
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(torch.backends.mkldnn.is_available() and check is not None and check())
 
 
 def to_bf16(model: nn.Module, *, strict: bool = False) -> nn.Module:

@@ -1,0 +1,58 @@
+"""``albertkit export onnx MODEL OUTPUT [--task TASK] [--int8]``: a thin shell over :func:`albertkit.fast.export_onnx`.
+
+    $ albertkit export onnx albert-base-v2 albert-mlm.onnx --task fill-mask --int8
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+logger = logging.getLogger(__name__)
+
+TASKS = (
+    "fill-mask",
+    "features",
+    "base",
+    "pretraining",
+    "text-classification",
+    "token-classification",
+    "question-answering",
+    "multiple-choice",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    export = subparsers.add_parser("export", help="export a model to another runtime")
+    formats = export.add_subparsers(dest="format", metavar="FORMAT")
+    onnx = formats.add_parser(
+        "onnx",
+        help="ONNX graph with dynamic batch/sequence axes, runnable by ONNX Runtime (needs albertkit[onnx])",
+    )
+    onnx.add_argument("model", metavar="MODEL", help="model name or folder (Hugging Face layout)")
+    onnx.add_argument("output", metavar="OUTPUT", help="the .onnx file to write")
+    onnx.add_argument("--task", choices=TASKS, default="fill-mask", help="which head to export (default: fill-mask)")
+    onnx.add_argument("--int8", action="store_true", help="apply ONNX Runtime dynamic int8 quantization to the MatMuls")
+    onnx.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    onnx.set_defaults(func=_export_onnx)
+    export.set_defaults(func=lambda args: export.print_help() or 2)
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    from albertkit.cli import CommandError
+
+    try:
+        from albertkit.fast import TASK_TO_CLASS, export_onnx, _require_onnx
+
+        _require_onnx()
+    except ImportError as exc:
+        raise CommandError(str(exc)) from None
+    import albertkit.modeling as modeling
+
+    if not str(args.output).endswith(".onnx"):
+        raise CommandError(f"OUTPUT must be a .onnx file, got {args.output!r}")
+    cls = getattr(modeling, TASK_TO_CLASS[args.task])
+    model = cls.from_pretrained(args.model)
+    path = export_onnx(model, args.output, int8=args.int8, opset=args.opset)
+    logger.info("wrote %s (%s%s)", path, cls.__name__, ", int8" if args.int8 else "")
+    return 0

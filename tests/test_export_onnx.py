@@ -1,0 +1,128 @@
+"""ONNX export (every head, dynamic axes) and the ONNX Runtime backend agree with the torch model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import albertkit.modeling as am
+from albertkit import AlbertConfig
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from albertkit.fast import OrtModel, export_onnx, optimize  # noqa: E402
+
+CLASSES = [
+    "AlbertModel",
+    "AlbertForPreTraining",
+    "AlbertForMaskedLM",
+    "AlbertForSequenceClassification",
+    "AlbertForTokenClassification",
+    "AlbertForQuestionAnswering",
+    "AlbertForMultipleChoice",
+]
+
+
+def batch(cfg: AlbertConfig, B: int, T: int, choices: int | None = None, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    shape = (B, choices, T) if choices else (B, T)
+    ids = torch.randint(5, cfg.vocab_size, shape, generator=g)
+    mask = torch.ones(shape, dtype=torch.long)
+    mask.view(-1, T)[0, T // 2 :] = 0
+    tt = torch.zeros(shape, dtype=torch.long)
+    tt[..., T // 3 :] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": tt}
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_export_every_head_with_dynamic_axes(name, tmp_path, tiny_config):
+    torch.manual_seed(0)
+    model = getattr(am, name)(tiny_config).eval()
+    path = export_onnx(model, tmp_path / f"{name}.onnx")
+    ort_model = OrtModel(path)
+    assert ort_model.class_name == name and ort_model.config.hidden_size == tiny_config.hidden_size
+    choices = 3 if name == "AlbertForMultipleChoice" else None
+    # Shapes other than the export example (2 x 8): batch and sequence axes must be dynamic.
+    for B, T in ((1, 5), (4, 13), (1, 1)):
+        b = batch(tiny_config, B, T, choices)
+        b["attention_mask"].view(-1, T)[:, 0] = 1  # keep every row non-empty
+        with torch.no_grad():
+            ref = model(**b)
+        got = ort_model(**b)
+        assert type(got) is type(ref)
+        for key in ref.keys():
+            torch.testing.assert_close(got[key], ref[key], atol=1e-5, rtol=1e-4, msg=f"{name}.{key} at {B}x{T}")
+
+
+def test_masked_lm_positions_input(tmp_path, tiny_config):
+    torch.manual_seed(0)
+    model = am.AlbertForMaskedLM(tiny_config).eval()
+    ort_model = OrtModel(export_onnx(model, tmp_path / "mlm.onnx"))
+    b = batch(tiny_config, 3, 10)
+    positions = torch.tensor([[1, 4, 0], [2, 3, 5], [9, 0, 0]])
+    with torch.no_grad():
+        ref = model(**b, masked_lm_positions=positions).logits
+    torch.testing.assert_close(ort_model(**b, masked_lm_positions=positions).logits, ref, atol=1e-5, rtol=1e-4)
+    assert ort_model(**b).logits.shape == (3, 10, tiny_config.vocab_size)  # no positions: every token
+    with pytest.raises(TypeError, match="labels"):
+        ort_model(**b, labels=b["input_ids"])
+
+
+def test_int8_export_close_to_fp32(tmp_path):
+    cfg = AlbertConfig.from_name("tiny", hidden_size=64, num_attention_heads=4, intermediate_size=128, initializer_range=0.1)
+    torch.manual_seed(0)
+    model = am.AlbertForMaskedLM(cfg).eval()
+    fp32 = OrtModel(export_onnx(model, tmp_path / "fp32.onnx"))
+    int8 = OrtModel(export_onnx(model, tmp_path / "int8.onnx", int8=True))
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "int8.onnx")).graph.node}
+    assert "DynamicQuantizeLinear" in ops and ("MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops), ops
+    b = batch(cfg, 8, 16)
+    ref, got = fp32(**b).logits, int8(**b).logits
+    err = (got - ref).abs().max()
+    assert 0 < err < 0.2 * ref.std()
+    top = ref.topk(2, -1).values
+    decided = (top[..., 0] - top[..., 1]) > 2 * err  # top-1 decisions the error bound cannot flip
+    assert decided.sum() > 20
+    assert (ref.argmax(-1) == got.argmax(-1))[decided].all()
+
+
+def test_optimize_onnx_mode(tmp_path, tiny_config):
+    model = am.AlbertForSequenceClassification(tiny_config)
+    fast = optimize(model, "onnx", cache_dir=tmp_path)
+    assert isinstance(fast, OrtModel) and (tmp_path / "AlbertForSequenceClassification.onnx").is_file()
+    b = batch(tiny_config, 2, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(**b).logits, model(**b).logits, atol=1e-5, rtol=1e-4)
+
+
+def test_cli_export(tmp_path, tiny_config):
+    from albertkit.cli import main
+
+    torch.manual_seed(0)
+    model = am.AlbertForMaskedLM(tiny_config)
+    model.save_pretrained(str(tmp_path / "m"))
+    out = tmp_path / "out" / "m.onnx"
+    assert main(["export", "onnx", str(tmp_path / "m"), str(out), "--task", "fill-mask"]) == 0
+    b = batch(tiny_config, 2, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(OrtModel(out)(**b).logits, model.eval()(**b).logits, atol=1e-5, rtol=1e-4)
+    assert main(["export", "onnx", str(tmp_path / "m"), str(tmp_path / "m.txt")]) == 2
+    assert main(["export", "onnx", str(tmp_path / "missing"), str(out)]) == 2
+
+
+def test_not_an_albertkit_graph(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "x.onnx"))
+    with pytest.raises(ValueError, match="not exported by albertkit"):
+        OrtModel(tmp_path / "x.onnx")
+    with pytest.raises(FileNotFoundError):
+        OrtModel(tmp_path / "nope.onnx")

@@ -1,0 +1,129 @@
+"""Fast inference paths: the fused oneDNN kernels, bf16 and int8 agree with the plain fp32 model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import albertkit.modeling as am
+from albertkit import AlbertConfig
+from albertkit.fast import bf16_supported, optimize, quantize_int8, to_bf16
+
+
+def small_config(**kw) -> AlbertConfig:
+    # Wider than "tiny" so that the GEMMs take oneDNN's blocked kernels, still milliseconds per forward.
+    return AlbertConfig.from_name("tiny", **{"hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128, "embedding_size": 32, **kw})
+
+
+def inputs(cfg: AlbertConfig, B: int = 3, T: int = 12, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, cfg.vocab_size, (B, T), generator=g)
+    mask = torch.ones(B, T, dtype=torch.long)
+    mask[1, 8:] = 0
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def plain_forward(model, batch):
+    """The reference: same model, the fused kernels off (they are skipped while gradients are recorded)."""
+    with torch.enable_grad():
+        return model(**batch)
+
+
+@pytest.mark.skipif(not am._ONEDNN_LINEAR, reason="no oneDNN in this torch build")
+@pytest.mark.parametrize("act", ["gelu_new", "gelu", "relu", "silu"])
+def test_fused_kernels_match_plain_path(act, monkeypatch):
+    cfg = small_config(hidden_act=act)
+    torch.manual_seed(0)
+    model = am.AlbertForMaskedLM(cfg).eval()
+    batch = inputs(cfg)
+    calls = []
+    real = am._onednn_linear
+    monkeypatch.setattr(am, "_onednn_linear", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with torch.inference_mode():
+        fused = model(**batch).logits
+    assert len(calls) == 4 * cfg.num_hidden_layers  # QKV, dense+residual, FFN(+act), FFN out+residual
+    calls.clear()
+    ref = plain_forward(model, batch).logits
+    assert not calls
+    torch.testing.assert_close(fused, ref.detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_packed_weight_cache_follows_weight_updates():
+    cfg = small_config()
+    torch.manual_seed(0)
+    model = am.AlbertModel(cfg).eval()
+    batch = inputs(cfg)
+    with torch.inference_mode():
+        before = model(**batch).last_hidden_state
+    other = am.AlbertModel(cfg)
+    model.load_state_dict(other.state_dict())  # in-place copies: same storage, new version
+    with torch.inference_mode():
+        after = model(**batch).last_hidden_state
+    ref = plain_forward(model, batch).last_hidden_state.detach()
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, ref, atol=1e-5, rtol=1e-5)
+    model.to(torch.bfloat16)  # new storage and dtype: repacked, not served stale
+    with torch.inference_mode():
+        out = model(**batch).last_hidden_state
+    assert out.dtype == torch.bfloat16
+
+
+def test_training_mode_and_gradients_skip_fused_kernels():
+    cfg = small_config()
+    model = am.AlbertForMaskedLM(cfg).train()
+    batch = inputs(cfg)
+    out = model(**batch, labels=batch["input_ids"])
+    out.loss.backward()
+    assert model.albert.encoder.albert_layer_groups[0].albert_layers[0].ffn.weight.grad is not None
+
+
+def _margin_agreement(ref: torch.Tensor, test: torch.Tensor, k: int, tol: float) -> tuple[int, int]:
+    """Positions whose fp32 top-k is separated from rank k+1 by more than ``tol`` (a decision the
+    error bound cannot flip), and how many of those keep the same top-k set under the fast path."""
+    top = ref.topk(k + 1, dim=-1)
+    decided = (top.values[..., k - 1] - top.values[..., k]) > tol
+    same = (ref.topk(k, dim=-1).indices.sort(-1).values == test.topk(k, dim=-1).indices.sort(-1).values).all(-1)
+    return int(decided.sum()), int((same & decided).sum())
+
+
+@pytest.mark.skipif(not bf16_supported(), reason="CPU without native bf16")
+def test_bf16_logits_close_and_top5_stable():
+    cfg = small_config(initializer_range=0.1)  # sharper logits than the default init
+    torch.manual_seed(0)
+    model = am.AlbertForMaskedLM(cfg).eval()
+    batch = inputs(cfg, B=8, T=16)
+    with torch.inference_mode():
+        ref = model(**batch).logits
+        fast = to_bf16(model)(**batch).logits.float()
+    scale = ref.std()
+    err = (fast - ref).abs().max() / scale
+    assert err < 0.1, f"bf16 logits off by {err:.3f} std"
+    decided, same = _margin_agreement(ref, fast, 5, tol=2 * float((fast - ref).abs().max()))
+    assert decided > 20 and same == decided
+
+
+def test_int8_quantizes_encoder_and_keeps_top1():
+    cfg = small_config(initializer_range=0.1)
+    torch.manual_seed(0)
+    model = am.AlbertForMaskedLM(cfg).eval()
+    q = quantize_int8(model)
+    layer = q.albert.encoder.albert_layer_groups[0].albert_layers[0]
+    assert ".quantized." in type(layer.ffn).__module__ and ".quantized." in type(layer.attention.query).__module__
+    assert type(model.albert.encoder.albert_layer_groups[0].albert_layers[0].ffn) is torch.nn.Linear  # copy by default
+    assert type(q.predictions.decoder) is torch.nn.Linear  # tied decoder stays fp32
+    batch = inputs(cfg, B=8, T=16)
+    with torch.inference_mode():
+        ref = model(**batch).logits
+        test = q(**batch).logits
+    err = (test - ref).abs().max()
+    assert err / ref.std() < 0.2  # per-batch uint8 activations: coarser than bf16
+    decided, same = _margin_agreement(ref, test, 1, tol=2 * float(err))
+    assert decided > 20 and same == decided
+
+
+def test_optimize_modes():
+    cfg = small_config()
+    model = am.AlbertModel(cfg)
+    assert optimize(model, "fp32") is model and not model.training
+    with pytest.raises(ValueError, match="unknown fast path"):
+        optimize(model, "int4")
