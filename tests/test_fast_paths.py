@@ -127,3 +127,13 @@ def test_optimize_modes():
     assert optimize(model, "fp32") is model and not model.training
     with pytest.raises(ValueError, match="unknown fast path"):
         optimize(model, "int4")
+
+
+def test_from_pretrained_quantize_int8(tmp_path):
+    cfg = small_config()
+    torch.manual_seed(0)
+    am.AlbertForSequenceClassification(cfg).save_pretrained(str(tmp_path))
+    model = am.AlbertForSequenceClassification.from_pretrained(str(tmp_path), quantize="int8")
+    assert ".quantized." in type(model.albert.encoder.albert_layer_groups[0].albert_layers[0].ffn).__module__
+    with pytest.raises(ValueError, match="quantize"):
+        am.AlbertForSequenceClassification.from_pretrained(str(tmp_path), quantize="int4")

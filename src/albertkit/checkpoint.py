@@ -138,9 +138,15 @@ def load_pretrained(
     config: AlbertConfig | None = None,
     dtype: torch.dtype | str | None = None,
     device: torch.device | str | None = None,
+    quantize: str | None = None,
     **config_overrides: Any,
 ) -> M:
-    """Build ``cls`` from a folder / hub name holding config.json and weights (see module doc)."""
+    """Build ``cls`` from a folder / hub name holding config.json and weights (see module doc).
+
+    ``quantize="int8"`` applies :func:`albertkit.fast.quantize_int8` (dynamic int8 Linear layers).
+    """
+    if quantize not in (None, "int8"):
+        raise ValueError(f"quantize must be None or 'int8', got {quantize!r} (bf16: pass dtype='bfloat16')")
     if config is None:
         config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME))
     if config_overrides:
@@ -199,6 +205,10 @@ def load_pretrained(
         model = model.to(dtype=target_dtype)
     if device is not None:
         model = model.to(device)
+    if quantize == "int8":
+        from albertkit.fast import quantize_int8
+
+        model = quantize_int8(model, inplace=True)
     model.loading_info = {"new_weights": new_head, "dropped_weights": dropped}  # type: ignore[attr-defined]
     return model
 

@@ -548,6 +548,7 @@ class AlbertPreTrainedModel(nn.Module):
         config: AlbertConfig | None = None,
         dtype: torch.dtype | str | None = None,
         device: torch.device | str | None = None,
+        quantize: str | None = None,
         **config_overrides: Any,
     ) -> "AlbertPreTrainedModel":
         """Load a Hugging Face layout folder or hub name.
@@ -556,7 +557,7 @@ class AlbertPreTrainedModel(nn.Module):
         """
         from albertkit.checkpoint import load_pretrained
 
-        return load_pretrained(cls, name_or_path, config=config, dtype=dtype, device=device, **config_overrides)
+        return load_pretrained(cls, name_or_path, config=config, dtype=dtype, device=device, quantize=quantize, **config_overrides)
 
     def save_pretrained(self, folder: str, *, safe_serialization: bool = True) -> None:
         """Write ``config.json`` + ``model.safetensors`` that transformers loads, atomically."""
