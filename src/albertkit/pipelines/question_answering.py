@@ -8,6 +8,14 @@ merged (equal answer texts add up their scores) - the decoding of Hugging Face's
 ``handle_impossible_answer`` adds the no-answer candidate ``{"answer": "", "start": 0, "end": 0}``
 scored by the smallest ``[CLS]`` x ``[CLS]`` probability over the windows (SQuAD 2.0 models).
 
+``align_to_words`` (default) widens a span to whole words as transformers 4's fast tokenizer
+delimits them: a word starts at a "▁" piece, and each of the SentencePiece model's user-defined
+symbols (ALBERT's ``( ) " - . – £ €``) is a word of its own, so ``"Illinois."`` is the two words
+``Illinois`` and ``.``. Spans start at their first visible character (albertkit's offsets leave out
+the space before a word, as transformers 5 does); answers whose texts are equal ignoring case are
+merged, where - as in transformers 4, whose spans carry that space - a span preceded by whitespace
+differs from one that is not (``"The"`` at the start of the context is not ``" the"``).
+
     >>> qa = pipeline("question-answering", model="my-squad-model")  # doctest: +SKIP
     >>> qa(question="Who wrote it?", context="It was written by Jane Austen in 1813.")  # doctest: +SKIP
     {'score': 0.91, 'start': 17, 'end': 29, 'answer': ' Jane Austen'}
@@ -15,6 +23,7 @@ scored by the smallest ``[CLS]`` x ``[CLS]`` probability over the windows (SQuAD
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -22,7 +31,64 @@ from torch import Tensor
 
 from albertkit.pipelines.base import Feature, Pipeline, PipelineInputError, describe_input
 
-__all__ = ["QuestionAnsweringPipeline", "best_spans"]
+__all__ = ["QuestionAnsweringPipeline", "best_spans", "user_defined_ids"]
+
+_USER_DEFINED = 4  # sentencepiece_model.proto: SentencePiece.Type.USER_DEFINED
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
+    """(field number, wire type, value) of one protobuf message; length-delimited values as bytes."""
+    out: list[tuple[int, int, Any]] = []
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 1:
+            value, pos = buf[pos : pos + 8], pos + 8
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            value, pos = buf[pos : pos + size], pos + size
+        elif wire == 5:
+            value, pos = buf[pos : pos + 4], pos + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        out.append((number, wire, value))
+    return out
+
+
+def user_defined_ids(tokenizer: Any) -> frozenset[int]:
+    """Ids of the SentencePiece model's user-defined symbols (ALBERT: ``( ) " - . – £ €``).
+
+    Read from the serialized model (``ModelProto.pieces[i].type == USER_DEFINED``) with a few lines
+    of wire-format parsing rather than a protobuf dependency. A tokenizer without a SentencePiece
+    model has none.
+
+        >>> sorted(user_defined_ids(AlbertTokenizer.from_pretrained("albert-base-v2")))  # doctest: +SKIP
+        [5, 6, 7, 8, 9, 10, 11, 12]
+    """
+    sp = getattr(tokenizer, "sp", None)
+    if sp is None or not hasattr(sp, "serialized_model_proto"):
+        return frozenset()
+    ids = []
+    pieces = [v for number, wire, v in _fields(sp.serialized_model_proto()) if number == 1 and wire == 2]
+    for i, piece in enumerate(pieces):
+        kind = next((v for number, wire, v in _fields(piece) if number == 3 and wire == 0), 1)
+        if kind == _USER_DEFINED:
+            ids.append(i)
+    return frozenset(ids)
 
 
 def best_spans(
@@ -169,14 +235,59 @@ class QuestionAnsweringPipeline(Pipeline):
                     input_ids=ids,
                     token_type_ids=list(enc["token_type_ids"][w]),
                     extra={
-                        "offsets": [tuple(int(x) for x in o) for o in enc["offset_mapping"][w]],
-                        "sequence_ids": seq_ids,
-                        "word_ids": list(enc.word_ids(w)),
                         "allowed": allowed,
+                        **self._spans(context, ids, seq_ids, list(enc.word_ids(w)), enc["offset_mapping"][w]),
                     },
                 )
             )
         return features
+
+    @cached_property
+    def _symbol_ids(self) -> frozenset[int]:
+        return user_defined_ids(self.tokenizer)
+
+    def _spans(
+        self, context: str, ids: list[int], seq_ids: list[int | None], word_ids: list[int | None], offsets: Any
+    ) -> dict[str, list[int]]:
+        """Per token of one window: where a span starting / ending there begins and ends in ``context``.
+
+        ``start`` is the first visible character, ``end`` the end of the token as transformers 4
+        reports it (a lone "▁" piece is the whitespace character before the next one), ``key`` where
+        transformers 4's span starts (one whitespace character before a "▁" piece included) - it
+        decides which answers are the same text. ``first``/``last`` are the token bounds of the token's word
+        (-1 outside the context): a word starts at a new albertkit word, at a user-defined symbol,
+        and right after one.
+        """
+        n = len(ids)
+        pieces = self.tokenizer.convert_ids_to_tokens(ids)
+        symbols = self._symbol_ids
+        start, end, key = [0] * n, [0] * n, [0] * n
+        first, last = [-1] * n, [-1] * n
+        word_start = -1
+        for t in range(n):
+            lo, hi = (int(x) for x in offsets[t])
+            start[t], end[t], key[t] = lo, hi, lo
+            if seq_ids[t] != 1:
+                word_start = -1
+                continue
+            if pieces[t].startswith("▁") and lo > 0 and context[lo - 1].isspace():
+                # transformers 4 puts "▁" on the whitespace character before the word (the last of a run,
+                # which its normaliser collapses); albertkit puts a lone "▁" on the next character.
+                key[t] = lo - 1
+                if pieces[t] == "▁":
+                    end[t] = lo
+            if (
+                word_start < 0
+                or word_ids[t] != word_ids[t - 1]
+                or ids[t] in symbols
+                or ids[t - 1] in symbols
+            ):
+                word_start = t
+            first[t] = word_start
+        for t in range(n - 1, -1, -1):
+            if first[t] >= 0:
+                last[t] = last[t + 1] if t + 1 < n and first[t + 1] == first[t] else t
+        return {"start": start, "end": end, "key": key, "first": first, "last": last}
 
     def _forward(self, batch: dict[str, Tensor], features: list[Feature]) -> dict[str, Tensor]:
         out = self.model(**batch)
@@ -207,13 +318,15 @@ class QuestionAnsweringPipeline(Pipeline):
             # [CLS] stays allowed with probability 0, as in HF: a window whose context holds fewer than
             # pre_k spans yields zero-score spans rather than nothing.
             for s, e, score in zip(*best_spans(start, end, allowed, pre_k, max_answer_len)):
-                lo, hi = self._char_span(f, int(s), int(e), align_to_words)
-                text = context[lo:hi]
-                same = next((a for a in answers if a["answer"].lower() == text.lower()), None)
+                lo, hi, key = self._char_span(f.extra, int(s), int(e), align_to_words)
+                text = context[key:hi].lower()
+                same = next((a for a in answers if a["key"] == text), None)
                 if same is not None:
                     same["score"] += float(score)
                 else:
-                    answers.append({"score": float(score), "start": lo, "end": hi, "answer": text})
+                    answers.append({"score": float(score), "start": lo, "end": hi, "answer": context[lo:hi], "key": text})
+        for a in answers:
+            del a["key"]
         if handle_impossible_answer:
             answers.append({"score": null_score, "start": 0, "end": 0, "answer": ""})
         answers = sorted(answers, key=lambda a: a["score"], reverse=True)[:top_k]
@@ -226,15 +339,14 @@ class QuestionAnsweringPipeline(Pipeline):
         return e / e.sum()
 
     @staticmethod
-    def _char_span(f: Feature, s: int, e: int, align_to_words: bool) -> tuple[int, int]:
-        offsets = f.extra["offsets"]
-        if align_to_words:
-            words, seqs = f.extra["word_ids"], f.extra["sequence_ids"]
-            ws, we = words[s], words[e]
-            if ws is not None and we is not None:
-                # Whole words of the context: first piece of the start word to last piece of the end word.
-                first = [i for i, (w, q) in enumerate(zip(words, seqs)) if w == ws and q == 1]
-                last = [i for i, (w, q) in enumerate(zip(words, seqs)) if w == we and q == 1]
-                if first and last:
-                    return offsets[first[0]][0], offsets[last[-1]][1]
-        return offsets[s][0], offsets[e][1]
+    def _char_span(spans: dict[str, list[int]], s: int, e: int, align_to_words: bool) -> tuple[int, int, int]:
+        """(start, end, key start) in the context of the token span s..e (see :meth:`_spans`)."""
+        first, last = spans["first"], spans["last"]
+        # Whole words - unless an end is not a context token ([CLS]), where transformers 4 falls back
+        # to the tokens' own offsets.
+        if align_to_words and first[s] >= 0 and first[e] >= 0:
+            s, e = first[s], last[e]
+        lo, hi, key = spans["start"][s], spans["end"][e], spans["key"][s]
+        if lo >= hi:  # only whitespace (a lone "▁"): the whitespace itself, as transformers 4 answers
+            lo = key
+        return lo, hi, key
