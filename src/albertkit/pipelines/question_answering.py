@@ -18,7 +18,7 @@ differs from one that is not (``"The"`` at the start of the context is not ``" t
 
     >>> qa = pipeline("question-answering", model="my-squad-model")  # doctest: +SKIP
     >>> qa(question="Who wrote it?", context="It was written by Jane Austen in 1813.")  # doctest: +SKIP
-    {'score': 0.91, 'start': 17, 'end': 29, 'answer': ' Jane Austen'}
+    {'score': 0.91, 'start': 18, 'end': 29, 'answer': 'Jane Austen'}
 """
 
 from __future__ import annotations
