@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# OpenMP workers spin while they wait; when more threads than cores compete (CI's 2 cores, tests
+# that start subprocesses), every small op then pays a scheduler slice. Must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ALBERTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 SPIECE = SHARED_DATA / "albert-base-v2" / "spiece.model"

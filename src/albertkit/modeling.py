@@ -195,9 +195,11 @@ def _pack(weight: Tensor) -> Tensor:
 
 def _onednn_linear(x: Tensor, weight: Tensor, bias: Tensor, act: tuple[str, str] = ("none", ""), residual: Tensor | None = None) -> Tensor:
     """``act(x @ W.T + b)`` or ``x @ W.T + b + residual`` in one oneDNN call (x [..., in] -> [..., out])."""
+    # Name the overload: left to choose, torch tries the wrong one first and formats an error message
+    # that prints the whole bias (about 3 ms per call, 24 calls per forward).
     if residual is not None:
-        return torch.ops.mkldnn._linear_pointwise(x, residual, weight, bias, "add")
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, act[0], [], act[1])
+        return torch.ops.mkldnn._linear_pointwise.binary(x, residual, weight, bias, "add")
+    return torch.ops.mkldnn._linear_pointwise.default(x, weight, bias, act[0], [], act[1])
 
 
 def _extended_attention_mask(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
