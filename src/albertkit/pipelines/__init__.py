@@ -59,6 +59,7 @@ def pipeline(
     batch_size: int = 32,
     truncation: str = "error",
     progress: bool | None = None,
+    fast: str | None = None,
     **defaults: Any,
 ) -> Pipeline:
     """Build the pipeline for ``task``.
@@ -66,7 +67,8 @@ def pipeline(
     ``model``: a folder, a hub name (through the Hugging Face cache), or a model object; None means
     albert-base-v2, or the model albertkit ships when albert-base-v2 is not available (warned).
     ``tokenizer``: defaults to the model's. ``truncation``: "error" (default) rejects texts longer than
-    the model's window, "warn" cuts them with a warning. Extra keywords become per-call defaults
+    the model's window, "warn" cuts them with a warning. ``fast``: None (plain fp32), or one of
+    ``albertkit.fast.MODES`` ("bf16", "int8", "onnx", "onnx-int8", "fp32"). Extra keywords become per-call defaults
     (``top_k=3``, ``aggregation_strategy="simple"``, ``pooling="cls"``...).
 
         >>> ner = pipeline("ner", model="runs/conll", aggregation_strategy="first")  # doctest: +SKIP
@@ -80,5 +82,6 @@ def pipeline(
         batch_size=batch_size,
         truncation=truncation,
         progress=progress,
+        fast=fast,
         **defaults,
     )

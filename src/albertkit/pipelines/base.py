@@ -154,6 +154,7 @@ class Pipeline:
         batch_size: int = 32,
         truncation: str = "error",
         progress: bool | None = None,
+        fast: str | None = None,
         **defaults: Any,
     ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -166,6 +167,11 @@ class Pipeline:
         self.truncation = truncation
         self.progress = progress
         self.model, self.model_name = self._load_model(model)
+        if fast is not None:
+            # bf16 / int8 / ONNX Runtime paths (albertkit.fast); each keeps the model's call signature.
+            from albertkit.fast import optimize
+
+            self.model = optimize(self.model, fast)
         self.tokenizer = self._load_tokenizer(tokenizer, self.model_name)
         self.config = self.model.config
         # Longest window the model accepts: its position table, or the tokenizer's own limit.

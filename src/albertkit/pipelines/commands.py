@@ -34,6 +34,12 @@ def _common(p: argparse.ArgumentParser, texts: bool = True) -> None:
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
     p.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: the checkpoint's)")
     p.add_argument("--batch-size", type=int, default=32, help="inputs per forward pass (default 32)")
+    p.add_argument(
+        "--fast",
+        choices=("fp32", "bf16", "int8", "onnx", "onnx-int8"),
+        default=None,
+        help="fast path: bf16 weights, int8 dynamic quantization, or ONNX Runtime (needs albertkit[onnx])",
+    )
     p.add_argument("--truncate", action="store_true", help="cut too-long texts (with a warning) instead of failing")
 
 
@@ -92,6 +98,7 @@ def _build(task: str, args: argparse.Namespace, **defaults: Any) -> Any:
         dtype=args.dtype,
         batch_size=args.batch_size,
         truncation="warn" if args.truncate else "error",
+        fast=args.fast,
         **defaults,
     )
 
