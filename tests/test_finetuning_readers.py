@@ -10,11 +10,13 @@ import pytest
 from albertkit.finetuning.readers import (
     DataFormatError,
     infer_label_list,
+    parse_article_range,
     read_conll,
     read_glue,
     read_race,
     read_squad,
     read_table,
+    squad_article_count,
 )
 
 # (task, folder, split) -> (rows, most common label count) from PROVENANCE.md / the GLUE paper.
@@ -135,6 +137,35 @@ def test_squad_v1_and_v2(shared_data):
     v2 = read_squad(shared_data / "squad/dev-v2.0.cs224n-subset.json")
     assert len(v2) == 6078 and sum(e.is_impossible for e in v2) == 3168
     assert all(not e.answers for e in v2 if e.is_impossible)
+
+
+def test_parse_article_range():
+    assert parse_article_range("0:24") == slice(0, 24) and parse_article_range(" 24 : ") == slice(24, None)
+    assert parse_article_range(":8") == slice(None, 8) and parse_article_range(None) is None
+    assert parse_article_range(range(3, 5)) == slice(3, 5)
+    for bad in ("24", "a:b", "-1:4", "5:5", "8:2", "0:4:2"):
+        with pytest.raises(ValueError, match="article range"):
+            parse_article_range(bad)
+
+
+def test_squad_split_by_article_halves(shared_data):
+    path = shared_data / "squad/dev-v1.1.json"
+    raw = json.loads(path.read_text())["data"]
+    assert squad_article_count(path) == len(raw) == 48
+
+    def ids(articles):
+        return [qa["id"] for a in articles for p in a["paragraphs"] for qa in p["qas"]]
+
+    first, second = read_squad(path, articles="0:24"), read_squad(path, articles="24:48")
+    # The halves are exactly the raw file's articles 0..23 and 24..47, questions in file order.
+    assert [e.qid for e in first] == ids(raw[:24]) and [e.qid for e in second] == ids(raw[24:])
+    assert (len(first), len(second)) == (5696, 4874) and not {e.qid for e in first} & {e.qid for e in second}
+    assert first[0].title == "Super_Bowl_50" and second[0].title == "American_Broadcasting_Company"
+    assert [e.qid for e in read_squad(path, articles="24:")] == [e.qid for e in second]
+    v2 = shared_data / "squad/dev-v2.0.cs224n-subset.json"
+    assert len(read_squad(v2, articles="0:8")) + len(read_squad(v2, articles="8:16")) == 6078
+    with pytest.raises(DataFormatError, match=r"dev-v1\.1\.json: article range 40:50 is outside the file's 48 articles"):
+        read_squad(path, articles="40:50")
 
 
 def _squad_slice(shared_data, tmp_path, shift_first_answer: bool):

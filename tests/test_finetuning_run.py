@@ -8,7 +8,7 @@ import json
 import pytest
 
 from albertkit.cli import main
-from albertkit.finetuning.run import _bio_spans, _task_key, primary_metric
+from albertkit.finetuning.run import _bio_spans, _task_key, check_article_split, finetune, primary_metric
 
 
 def test_task_names_and_primary_metrics():
@@ -31,7 +31,29 @@ def test_cli_registers_finetune_and_evaluate():
     args = parser.parse_args(["finetune", "sst2", "--model", "m", "--train", "t", "--output", "o", "--lr", "2e-5"])
     assert (args.task, args.learning_rate, args.max_steps, args.func.__name__) == ("sst2", 2e-5, None, "_finetune")
     args = parser.parse_args(["evaluate", "squad2", "--model", "m", "--data", "d", "--null-threshold", "-1.5"])
-    assert args.null_threshold == -1.5 and args.func.__name__ == "_evaluate"
+    assert args.null_threshold == -1.5 and args.func.__name__ == "_evaluate" and args.articles is None
+    args = parser.parse_args(["finetune", "squad1", "--model", "m", "--train", "d.json", "--train-articles", "0:24",
+                              "--eval", "d.json", "--eval-articles", "24:48", "--output", "o"])
+    assert (args.train_articles, args.eval_articles) == ("0:24", "24:48")
+
+
+def test_overlapping_squad_article_ranges_are_refused(shared_data, tmp_path):
+    path = shared_data / "squad/dev-v1.1.json"
+    check_article_split(path, "0:24", path, "24:48")
+    check_article_split(path, "0:24", shared_data / "squad/dev-v2.0.cs224n-subset.json", None)  # other file
+    with pytest.raises(ValueError, match=r"train articles 0:30 and eval articles 24:48 overlap \(articles 24\.\.29\)"):
+        check_article_split(path, "0:30", path, "24:")
+    with pytest.raises(ValueError, match=r"train articles 0:48 and eval articles 47:48 overlap .* --train-articles 0:24"):
+        check_article_split(path, None, path, "47:48")
+    with pytest.raises(ValueError, match="overlap"):  # finetune() checks before loading anything
+        finetune("squad1", tmp_path / "no-model", train=path, eval=path, output=tmp_path / "o")
+    with pytest.raises(ValueError, match="article ranges only apply to SQuAD"):
+        finetune("rte", tmp_path / "no-model", train=shared_data / "glue/RTE", train_articles="0:2", output=tmp_path / "o",
+                 tokenizer=_Unused())
+
+
+class _Unused:
+    """A tokenizer stand-in for calls that must fail before tokenizing."""
 
 
 def test_bio_chunks_like_conlleval():
@@ -98,3 +120,27 @@ def test_bad_input_is_one_line_cli_error(tiny_base, tmp_path, capsys):
     rc = main(["-q", "evaluate", "rte", "--model", str(tiny_base), "--data", str(tmp_path / "dev.tsv")])
     assert rc == 2
     assert "dev.tsv:1: missing text pair column 'sentence2'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_finetune_squad_on_half_the_articles_and_evaluate_the_other(tiny_base, shared_data, tmp_path, capsys):
+    squad = shared_data / "squad/dev-v1.1.json"
+    out = tmp_path / "squad"
+    rc = main(["-q", "finetune", "squad1", "--model", str(tiny_base), "--train", str(squad), "--train-articles", "0:24",
+               "--eval", str(squad), "--eval-articles", "24:48", "--output", str(out), "--max-steps", "2",
+               "--batch-size", "4", "--max-seq-length", "192", "--max-train-examples", "8", "--max-eval-examples", "12"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    split = json.loads((out / "data_split.json").read_text())
+    assert split == summary["data_split"]
+    assert (split["train"]["articles"], split["eval"]["articles"], split["eval"]["articles_in_file"]) == ("0:24", "24:48", 48)
+    assert split["train"]["titles"] == ["Super_Bowl_50"] and split["eval"]["titles"] == ["American_Broadcasting_Company"]
+    assert summary["eval_results"]["articles"] == "24:48" and summary["eval_results"]["examples"] == 12
+    raw = json.loads(squad.read_text())["data"][24]["paragraphs"]
+    eval_ids = [qa["id"] for p in raw for qa in p["qas"]][:12]
+    assert list(json.loads((out / "predictions.json").read_text())) == eval_ids
+    rc = main(["-q", "evaluate", "squad1", "--model", str(out / "best"), "--data", str(squad), "--articles", "24:48",
+               "--max-examples", "12", "--max-seq-length", "192"])
+    assert rc == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["exact_match"], again["f1"]) == (summary["eval_results"]["exact_match"], summary["eval_results"]["f1"])

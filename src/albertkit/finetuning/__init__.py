@@ -28,11 +28,13 @@ from albertkit.finetuning.readers import (
     TextExample,
     TokenExample,
     infer_label_list,
+    parse_article_range,
     read_conll,
     read_glue,
     read_race,
     read_squad,
     read_table,
+    squad_article_count,
 )
 from albertkit.finetuning.tasks import GLUE_TASKS, TASK_DEFAULTS, get_glue_task
 
@@ -45,6 +47,8 @@ __all__ = [
     "read_glue",
     "read_table",
     "read_squad",
+    "parse_article_range",
+    "squad_article_count",
     "read_race",
     "read_conll",
     "infer_label_list",

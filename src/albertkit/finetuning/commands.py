@@ -2,6 +2,12 @@
 
     $ albertkit finetune rte --model albert-base-v2 --train glue/RTE --eval glue/RTE --output runs/rte
     $ albertkit evaluate squad2 --model runs/squad2/best --data squad/dev-v2.0.json --output runs/squad2/eval
+
+SQuAD v1.1 has no train file here; split dev by article (first 24 articles in file order for
+training, last 24 for evaluation):
+
+    $ albertkit finetune squad1 --model M --train squad/dev-v1.1.json --train-articles 0:24 \
+          --eval squad/dev-v1.1.json --eval-articles 24:48 --output runs/squad-half
 """
 
 from __future__ import annotations
@@ -57,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ft.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output")
     ft.add_argument("--max-train-examples", type=int, default=None, help="use only the first N training examples")
     ft.add_argument("--max-eval-examples", type=int, default=None, help="evaluate on the first N examples only")
+    ft.add_argument("--train-articles", default=None, metavar="START:STOP",
+                    help="SQuAD: train on articles START..STOP-1 of --train (0-based, file order), e.g. 0:24")
+    ft.add_argument("--eval-articles", default=None, metavar="START:STOP",
+                    help="SQuAD: evaluate on these articles of --eval, e.g. 24:48; must not overlap --train-articles "
+                         "when both name the same file")
     ft.set_defaults(func=_finetune)
 
     ev = subparsers.add_parser("evaluate", help="official metrics of a fine-tuned model on a task's data")
@@ -65,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--output", default=None, help="folder for prediction files (official formats) and eval_results.json")
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument("--max-examples", type=int, default=None, help="evaluate on the first N examples only")
+    ev.add_argument("--articles", default=None, metavar="START:STOP",
+                    help="SQuAD: evaluate on articles START..STOP-1 of --data only (0-based, file order)")
     ev.set_defaults(func=_evaluate)
 
 
@@ -86,6 +99,7 @@ def _finetune(args: argparse.Namespace) -> int:
         save_every=args.save_every, bf16=args.bf16, seed=args.seed, resume=args.resume,
         null_threshold=args.null_threshold, columns=_columns(args), device=args.device,
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
+        train_articles=args.train_articles, eval_articles=args.eval_articles,
     )
     sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
     return 0
@@ -97,7 +111,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     scores = evaluate(
         args.task, args.model, args.data, output=args.output, tokenizer=args.tokenizer, batch_size=args.batch_size,
         max_seq_length=args.max_seq_length, null_threshold=args.null_threshold, columns=_columns(args),
-        device=args.device, bf16=args.bf16, max_examples=args.max_examples,
+        device=args.device, bf16=args.bf16, max_examples=args.max_examples, articles=args.articles,
     )
     sys.stdout.write(json.dumps(scores, indent=2, default=str) + "\n")
     return 0

@@ -32,6 +32,8 @@ __all__ = [
     "read_glue",
     "read_table",
     "read_squad",
+    "parse_article_range",
+    "squad_article_count",
     "read_race",
     "read_conll",
     "infer_label_list",
@@ -333,8 +335,75 @@ def infer_label_list(examples: Iterable[TextExample | TokenExample]) -> list[str
 # --------------------------------------------------------------------------------------------------
 
 
-def read_squad(path: str | os.PathLike, *, on_bad_answer: str = "skip") -> list[SquadExample]:
+_RANGE = re.compile(r"^\s*(\d*)\s*:\s*(\d*)\s*$")
+
+
+def parse_article_range(spec: str | slice | range | None) -> slice | None:
+    """``"START:STOP"`` -> ``slice(START, STOP)``: articles START..STOP-1 of a SQuAD file, 0-based,
+    in file order, half-open like a Python slice; either end may be left out (``"24:"``).
+
+    SQuAD ships no train file here, so fine-tuning splits dev *by article* (never by question:
+    questions of one paragraph share their context, which would leak across the split).
+
+        >>> parse_article_range("0:24"), parse_article_range("24:")
+        (slice(0, 24, None), slice(24, None, None))
+    """
+    if spec is None or isinstance(spec, slice):
+        return spec
+    if isinstance(spec, range):
+        if spec.step != 1:
+            raise ValueError(f"article range {spec!r}: only contiguous ranges (step 1)")
+        return slice(spec.start, spec.stop)
+    match = _RANGE.match(str(spec))
+    if match is None:
+        raise ValueError(f"article range {spec!r}: expected START:STOP (0-based, STOP excluded), e.g. 0:24")
+    start, stop = (int(g) if g else None for g in match.groups())
+    if start is not None and stop is not None and stop <= start:
+        raise ValueError(f"article range {spec!r} is empty (STOP must be greater than START)")
+    return slice(start, stop)
+
+
+def _load_squad_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            dataset = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(path, exc.lineno, f"invalid JSON ({exc.msg})") from None
+    if not isinstance(dataset, dict) or not isinstance(dataset.get("data"), list):
+        raise DataFormatError(path, None, "not a SQuAD file: expected an object with a 'data' list")
+    return dataset
+
+
+def squad_article_count(path: str | os.PathLike) -> int:
+    """Number of articles (``data`` entries) in a SQuAD file: 48 in the official v1.1 dev set.
+
+        >>> squad_article_count("squad/dev-v1.1.json")   # doctest: +SKIP
+        48
+    """
+    return len(_load_squad_json(Path(path))["data"])
+
+
+def _article_indices(path: Path, count: int, articles: slice | None) -> range:
+    if articles is None:
+        return range(count)
+    start = 0 if articles.start is None else articles.start
+    stop = count if articles.stop is None else articles.stop
+    if start < 0 or stop <= start:
+        raise DataFormatError(path, None, f"article range {start}:{stop} is empty or negative")
+    if start >= count or stop > count:
+        raise DataFormatError(
+            path, None, f"article range {start}:{stop} is outside the file's {count} articles (valid: 0..{count})"
+        )
+    return range(start, stop)
+
+
+def read_squad(
+    path: str | os.PathLike, *, on_bad_answer: str = "skip", articles: str | slice | range | None = None
+) -> list[SquadExample]:
     """Read a SQuAD v1.1 / v2.0 JSON file into one example per question.
+
+    ``articles`` keeps only some articles (``"0:24"``, a slice or a range; see
+    :func:`parse_article_range`): the way to split one file by article into train and eval parts.
 
     Each answer must occur verbatim at its ``answer_start`` in the context (that is what training
     targets are built from). ``on_bad_answer`` decides what happens otherwise:
@@ -346,22 +415,18 @@ def read_squad(path: str | os.PathLike, *, on_bad_answer: str = "skip") -> list[
       texts only and never look at offsets).
 
         >>> examples = read_squad("squad/dev-v1.1.json")   # doctest: +SKIP
-        >>> len(examples)
-        10570
+        >>> len(examples), len(read_squad("squad/dev-v1.1.json", articles="24:48"))   # doctest: +SKIP
+        (10570, 4874)
     """
     if on_bad_answer not in ("skip", "error", "keep"):
         raise ValueError(f"on_bad_answer must be 'skip', 'error' or 'keep', not {on_bad_answer!r}")
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            dataset = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(path, exc.lineno, f"invalid JSON ({exc.msg})") from None
-    if not isinstance(dataset, dict) or not isinstance(dataset.get("data"), list):
-        raise DataFormatError(path, None, "not a SQuAD file: expected an object with a 'data' list")
+    selection = parse_article_range(articles)
+    dataset = _load_squad_json(path)
     examples: list[SquadExample] = []
     bad: list[str] = []
-    for a_idx, article in enumerate(dataset["data"]):
+    for a_idx in _article_indices(path, len(dataset["data"]), selection):
+        article = dataset["data"][a_idx]
         title = article.get("title", "")
         for p_idx, para in enumerate(article.get("paragraphs", ())):
             where = f"article {a_idx} {title!r}, paragraph {p_idx}"

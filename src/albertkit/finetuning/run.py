@@ -29,19 +29,22 @@ import numpy as np
 from albertkit.finetuning import features as F
 from albertkit.finetuning import metrics as M
 from albertkit.finetuning.readers import (
+    _article_indices,
     infer_label_list,
+    parse_article_range,
     read_conll,
     read_glue,
     read_race,
     read_squad,
     read_table,
+    squad_article_count,
 )
 from albertkit.finetuning.squad import apply_null_threshold, postprocess_squad, squad_gold, write_squad_predictions
 from albertkit.finetuning.tasks import GLUE_TASKS, TASK_DEFAULTS, get_glue_task
 from albertkit.finetuning.writers import write_glue_predictions
 from albertkit.utils import atomic_write_text
 
-__all__ = ["TASKS", "finetune", "evaluate", "primary_metric"]
+__all__ = ["TASKS", "finetune", "evaluate", "primary_metric", "check_article_split"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,18 +98,68 @@ def _glue_file(task: str, path: str | os.PathLike, split: str) -> Path:
 
 
 def _read(task: str, path: str | os.PathLike, split: str, columns: TableColumns, label_list: Sequence[str] | None,
-          for_training: bool) -> list:
+          for_training: bool, articles: slice | None = None) -> list:
+    if articles is not None and task not in ("squad1", "squad2"):
+        raise ValueError(f"{task}: article ranges only apply to SQuAD files (squad1, squad2)")
     if task in GLUE_TASKS:
         return read_glue(task, _glue_file(task, path, split))
     if task in ("squad1", "squad2"):
         # Training needs answer offsets that match the context; evaluation scores texts only, as the official scripts.
-        return read_squad(path, on_bad_answer="skip" if for_training else "keep")
+        return read_squad(path, on_bad_answer="skip" if for_training else "keep", articles=articles)
     if task == "race":
         return read_race(path)
     if task == "ner":
         return read_conll(path, label_list=None if for_training else label_list)
     return read_table(path, text_column=columns.text, text_pair_column=columns.text_pair, label_column=columns.label,
                       label_list=None if for_training else label_list, regression=task == "regression")
+
+
+def _range_text(indices: range) -> str:
+    return f"{indices.start}:{indices.stop}"
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def check_article_split(
+    train: str | os.PathLike,
+    train_articles: str | slice | None,
+    eval: str | os.PathLike,
+    eval_articles: str | slice | None,
+) -> None:
+    """Refuse to evaluate SQuAD on articles that were trained on: when ``train`` and ``eval`` are
+    the same file, their article ranges must not overlap (no range means every article).
+
+        >>> check_article_split("dev-v1.1.json", "0:24", "dev-v1.1.json", "24:48")   # doctest: +SKIP
+        >>> check_article_split("dev-v1.1.json", "0:30", "dev-v1.1.json", "24:48")   # doctest: +SKIP
+        Traceback (most recent call last):
+        ValueError: dev-v1.1.json: train articles 0:30 and eval articles 24:48 overlap (articles 24..29) ...
+    """
+    if not _same_file(train, eval):
+        return
+    count = squad_article_count(train)
+    a = _article_indices(Path(train), count, parse_article_range(train_articles))
+    b = _article_indices(Path(eval), count, parse_article_range(eval_articles))
+    common = sorted(set(a) & set(b))
+    if common:
+        raise ValueError(
+            f"{train}: train articles {_range_text(a)} and eval articles {_range_text(b)} overlap "
+            f"(articles {common[0]}..{common[-1]}); scores on trained-on articles mean nothing. "
+            f"Split the file by article, e.g. --train-articles 0:{count // 2} --eval-articles {count // 2}:{count}"
+        )
+
+
+def _split_record(path: str | os.PathLike, articles: slice | None, examples: list) -> dict[str, Any]:
+    """What a SQuAD run read from one file: the article range, their titles and the question count."""
+    count = squad_article_count(path)
+    indices = _article_indices(Path(path), count, articles)
+    titles = list(dict.fromkeys(ex.title for ex in examples))
+    return {"file": str(path), "articles": _range_text(indices), "articles_in_file": count,
+            "titles": titles, "questions": len(examples)}
 
 
 def _label_list(task: str, train_examples: list | None, model_config: Any | None) -> list[str] | None:
@@ -337,15 +390,17 @@ def evaluate(
     device: str | None = None,
     bf16: bool = False,
     max_examples: int | None = None,
+    articles: str | slice | None = None,
 ) -> dict[str, Any]:
     """Evaluate a fine-tuned model on ``data`` and return the task's official metrics.
 
     ``model`` is a folder / hub name (loaded with the task's head) or a loaded model. With
     ``output``, prediction files in the official formats and ``eval_results.json`` are written.
     For ``squad2`` with ``null_threshold=None`` the threshold is the official best-F1 choice on
-    ``data`` itself (reported under ``null_threshold_source``).
+    ``data`` itself (reported under ``null_threshold_source``). ``articles`` (``"24:48"``) keeps
+    only those articles of a SQuAD file, in file order.
 
-        >>> evaluate("squad1", "runs/squad/best", "squad/dev-v1.1.json")["f1"]   # doctest: +SKIP
+        >>> evaluate("squad1", "runs/squad/best", "squad/dev-v1.1.json", articles="24:48")["f1"]   # doctest: +SKIP
     """
     import torch
 
@@ -357,13 +412,17 @@ def evaluate(
         model = _load_model(key, model, {}, dev)
     label_list = _label_list(key, None, model.config) if key not in ("regression",) else None
     max_len = max_seq_length or TASK_DEFAULTS.get(key, TASK_DEFAULTS["classification"]).max_seq_length
-    examples = _read(key, data, "dev", columns, label_list, for_training=False)
+    selection = parse_article_range(articles)
+    examples = _read(key, data, "dev", columns, label_list, for_training=False, articles=selection)
     if max_examples is not None:
         examples = examples[:max_examples]
     data_ = _Data(examples, _encode(key, examples, tok, label_list, max_len, training=False))
     outputs = _predict(model, data_.features, batch_size, bf16)
     scores, predictions = _score(key, data_, outputs, label_list, null_threshold)
-    scores = {"task": key, "data": str(data), "examples": len(examples), **scores}
+    where = {}
+    if selection is not None:
+        where["articles"] = _range_text(_article_indices(Path(data), squad_article_count(data), selection))
+    scores = {"task": key, "data": str(data), **where, "examples": len(examples), **scores}
     if output is not None:
         folder = Path(output)
         files = _write_predictions(key, folder, data_, predictions, label_list, Path(data))
@@ -401,6 +460,8 @@ def finetune(
     device: str | None = None,
     max_train_examples: int | None = None,
     max_eval_examples: int | None = None,
+    train_articles: str | slice | None = None,
+    eval_articles: str | slice | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``model`` on ``task`` with AdamW, warmup + linear decay, clipping, and keep the best
     checkpoint by the task's primary metric on ``eval``.
@@ -409,16 +470,26 @@ def finetune(
     ``num_epochs`` replaces the recipe's step count. ``train`` / ``eval`` may be GLUE task folders
     (``train.tsv`` / ``dev.tsv`` are picked). Returns the trainer summary plus ``eval_results``.
 
+    SQuAD has no train file here, so one file can be split by article: ``train_articles="0:24"``,
+    ``eval_articles="24:48"`` (0-based, in file order, STOP excluded). Overlapping ranges of the
+    same file are refused; the split (ranges, article titles, question counts) is written to
+    ``output/data_split.json`` and returned under ``data_split``.
+
         >>> finetune("sst2", "albert-base-v2", train="glue/SST-2", eval="glue/SST-2", output="runs/sst2",
         ...          max_steps=2000)   # doctest: +SKIP
+        >>> finetune("squad1", "runs/mini/best", train="squad/dev-v1.1.json", train_articles="0:24",
+        ...          eval="squad/dev-v1.1.json", eval_articles="24:48", output="runs/squad-half")  # doctest: +SKIP
     """
     from albertkit.training import Trainer, TrainingArguments
 
     key = _task_key(task)
     columns = columns or TableColumns()
     defaults = TASK_DEFAULTS[key]
+    train_sel, eval_sel = parse_article_range(train_articles), parse_article_range(eval_articles)
+    if key in ("squad1", "squad2") and eval is not None:
+        check_article_split(train, train_sel, eval, eval_sel)
     tok = _load_tokenizer(model, tokenizer)
-    train_examples = _read(key, train, "train", columns, None, for_training=True)
+    train_examples = _read(key, train, "train", columns, None, for_training=True, articles=train_sel)
     if max_train_examples is not None:
         train_examples = train_examples[:max_train_examples]
     if not train_examples:
@@ -449,7 +520,7 @@ def finetune(
     eval_fn: Callable[[Any], dict[str, float]] | None = None
     eval_data: _Data | None = None
     if eval is not None:
-        eval_examples = _read(key, eval, "dev", columns, label_list, for_training=False)[:max_eval_examples]
+        eval_examples = _read(key, eval, "dev", columns, label_list, for_training=False, articles=eval_sel)[:max_eval_examples]
         eval_data = _Data(eval_examples, _encode(key, eval_examples, tok, label_list, max_len, training=False))
 
         def eval_fn(m: Any) -> dict[str, float]:
@@ -465,6 +536,16 @@ def finetune(
         bf16=bf16, seed=seed, eval_every=eval_every, save_every=save_every,
         keep_best=primary_metric(key) if eval_fn is not None else None, device=device,
     )
+    split: dict[str, Any] | None = None
+    if key in ("squad1", "squad2"):
+        split = {"train": _split_record(train, train_sel, train_examples)}
+        if eval_data is not None:
+            split["eval"] = _split_record(eval, eval_sel, eval_data.examples)
+        Path(output).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(output) / "data_split.json", json.dumps(split, indent=2) + "\n")
+        logger.info("%s: train on articles %s of %s (%d questions)%s", key, split["train"]["articles"], train,
+                    len(train_examples), "" if eval_data is None else
+                    f", evaluate on articles {split['eval']['articles']} of {eval} ({len(eval_data.examples)} questions)")
     logger.info("%s: %d steps, batch %d, lr %g, warmup %d", key, max_steps, batch, args.lr, warmup_steps)
     trainer = Trainer(net, args, train_features, collate_fn=F.collate, eval_fn=eval_fn)
     summary = dict(trainer.train(resume=resume))
@@ -476,6 +557,9 @@ def finetune(
         best = out / "best" if (out / "best").is_dir() else out / "model"
         summary["eval_results"] = evaluate(key, best, eval, output=out, tokenizer=tok, batch_size=eval_batch_size,
                                            max_seq_length=max_len, null_threshold=null_threshold, columns=columns,
-                                           device=device, bf16=bf16, max_examples=max_eval_examples)
+                                           device=device, bf16=bf16, max_examples=max_eval_examples,
+                                           articles=eval_sel)
+    if split is not None:
+        summary["data_split"] = split
     summary.update(task=key, max_steps=max_steps, warmup_steps=warmup_steps, batch_size=batch, learning_rate=args.lr)
     return summary
