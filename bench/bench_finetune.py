@@ -71,7 +71,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="rte", help="a GLUE task (rte, mrpc, ...), squad1, squad2 or race (default rte)")
     p.add_argument("--model", default=None, help="checkpoint folder; default: a random 4-layer, 256-wide ALBERT")
-    p.add_argument("--tokenizer", default=None, help="default: the model folder's, else the shared albert-base-v2 one")
+    p.add_argument("--tokenizer", default=None, help="default: the model folder's if it has spiece.model, else ../shared/data/albert-base-v2")
     p.add_argument("--train", default=None, help="training data (default: the task's file under ../shared/data)")
     p.add_argument("--eval", default=None, help="evaluation data (default: the task's dev file)")
     p.add_argument("--train-articles", default=None, help="SQuAD article range for training (default 0:24 / 0:8)")
@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     train_path, train_art, dev_path, dev_art = _data_paths(args, key)
     if key in ("squad1", "squad2"):
         check_article_split(train_path, train_art, dev_path, dev_art)
-    tok_source = args.tokenizer or args.model or str(SHARED / "albert-base-v2")
+    tok_source = args.tokenizer or (args.model if args.model and (Path(args.model) / "spiece.model").is_file()
+                                    else str(SHARED / "albert-base-v2"))
     tokenizer = AlbertTokenizer.from_pretrained(str(tok_source))
     cols = TableColumns()
     t_data = time.perf_counter()

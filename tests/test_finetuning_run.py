@@ -144,3 +144,23 @@ def test_finetune_squad_on_half_the_articles_and_evaluate_the_other(tiny_base, s
     assert rc == 0
     again = json.loads(capsys.readouterr().out)
     assert (again["exact_match"], again["f1"]) == (summary["eval_results"]["exact_match"], summary["eval_results"]["f1"])
+
+
+@pytest.mark.parametrize("task", ["rte", "squad1"])
+def test_pretraining_checkpoint_loads_with_a_new_task_head(tmp_path, tiny_config, task):
+    # What `albertkit pretrain` writes (MLM + SOP heads) must fine-tune: backbone kept, other heads
+    # dropped, task head new -- as transformers' from_pretrained does.
+    import torch
+
+    from albertkit import AlbertForPreTraining
+    from albertkit.finetuning.run import _head_config, _load_model
+
+    torch.manual_seed(0)
+    pre = AlbertForPreTraining(tiny_config)
+    pre.save_pretrained(str(tmp_path / "pre"))
+    model = _load_model(task, tmp_path / "pre", _head_config(task, ["entailment", "not_entailment"] if task == "rte" else None))
+    assert type(model).__name__ == ("AlbertForSequenceClassification" if task == "rte" else "AlbertForQuestionAnswering")
+    theirs = pre.state_dict()
+    for key, value in model.albert.state_dict().items():
+        assert torch.equal(value, theirs["albert." + key]), key
+    assert not any(k.startswith(("predictions.", "sop_classifier.")) for k in model.state_dict())
