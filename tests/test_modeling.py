@@ -266,6 +266,16 @@ def test_task_checkpoint_into_base_model_drops_heads(tmp_path: Path) -> None:
     torch.testing.assert_close(base.pooler.weight, mlm.albert.pooler.weight)
 
 
+def test_pretraining_checkpoint_into_classifier_keeps_backbone(tmp_path: Path) -> None:
+    pre = am.AlbertForPreTraining(tiny())
+    pre.save_pretrained(tmp_path)
+    clf = am.AlbertForSequenceClassification.from_pretrained(tmp_path, num_labels=3)
+    dropped = set(clf.loading_info["dropped_weights"])
+    assert {"predictions.bias", "sop_classifier.classifier.weight"} <= dropped
+    assert set(clf.loading_info["new_weights"]) == {"classifier.weight", "classifier.bias"}
+    torch.testing.assert_close(clf.albert.pooler.weight, pre.albert.pooler.weight)
+
+
 def test_pooler_dropped_for_classes_without_one(tmp_path: Path) -> None:
     base = am.AlbertModel(tiny())
     base.save_pretrained(tmp_path)

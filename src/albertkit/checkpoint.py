@@ -8,8 +8,10 @@ this short list of allowed key edits, and nothing else:
 2. The legacy buffer ``albert.embeddings.position_ids`` is dropped.
 3. The tied ``predictions.decoder.weight`` / ``predictions.decoder.bias`` are dropped on load (they
    are the word embeddings and ``predictions.bias``) and not written on save, as Hugging Face does.
-4. Loading into the base model drops the heads of a task checkpoint, and loading into a class
-   without a pooler (masked LM, token classification, QA) drops the checkpoint's pooler (logged).
+4. Heads the model does not have are dropped (logged), as Hugging Face does: loading into the base
+   model drops every head of a task checkpoint, a task model drops the other heads of the
+   checkpoint (a pretraining checkpoint's MLM and SOP heads when fine-tuning a classifier), and a
+   class without a pooler (masked LM, token classification, QA) drops the checkpoint's pooler.
 5. A task model whose head is absent from the checkpoint initialises it and logs which weights
    are new (fine-tuning from a base checkpoint). The pooler counts as head for classes that need it.
 
@@ -112,7 +114,11 @@ def _adapt_keys(model: torch.nn.Module, state: dict[str, torch.Tensor], source: 
             elif has_prefix:  # a head of a task checkpoint
                 dropped_heads.append(key)
                 continue
-        elif not key.startswith(prefix) and not key.startswith(HEAD_PREFIXES_ALL):
+        elif key.startswith(HEAD_PREFIXES_ALL):
+            if not key.startswith(tuple(getattr(model, "head_prefixes", ()))):
+                dropped_heads.append(key)  # another class's head
+                continue
+        elif not key.startswith(prefix):
             key = prefix + key  # base checkpoint into a task model
         out[key] = value
     return out, dropped_heads
