@@ -211,29 +211,9 @@ def _head_config(task: str, label_list: Sequence[str] | None) -> dict[str, Any]:
 
 
 def _load_model(task: str, path: str | os.PathLike, overrides: dict[str, Any], device: Any = None) -> Any:
-    """Load ``path`` with the task's head (new head weights are initialised and reported).
-
-    A checkpoint saved with other heads -- a pretraining checkpoint (``AlbertForPreTraining``: MLM +
-    SOP heads), or another task's -- keeps its backbone and drops those heads, as Hugging Face's
-    ``from_pretrained`` does; the checkpoint loader itself refuses heads it does not know, so the
-    backbone goes through an ``AlbertModel`` first.
-    """
-    import tempfile
-
-    import albertkit
-    from albertkit.config import CONFIG_NAME, AlbertConfig
-    from albertkit.hub import resolve_file
-
-    cls = _model_class(task)
-    architectures = AlbertConfig.from_json_file(resolve_file(str(path), CONFIG_NAME)).architectures or []
-    if not architectures or cls.__name__ in architectures or "AlbertModel" in architectures:
-        return cls.from_pretrained(str(path), device=device, **overrides)
-    logger.info("%s holds a %s; keeping its backbone, dropping its heads for %s", path, "/".join(architectures), cls.__name__)
-    backbone = albertkit.AlbertModel.from_pretrained(str(path))
-    with tempfile.TemporaryDirectory(prefix="albertkit-backbone-") as tmp:
-        backbone.save_pretrained(tmp)
-        del backbone
-        return cls.from_pretrained(tmp, device=device, **overrides)
+    """Load ``path`` with the task's head (new head weights are initialised and reported). A
+    pretraining checkpoint's MLM + SOP heads are dropped by the loader, as transformers does."""
+    return _model_class(task).from_pretrained(str(path), device=device, **overrides)
 
 
 def _predict(model: Any, features: list[dict[str, Any]], batch_size: int, bf16: bool = False) -> dict[str, list[np.ndarray]]:
