@@ -347,6 +347,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n_loss = len(common)
     loss_gap = max((abs(ak["train_loss_by_step"][s] - hf["train_loss_by_step"][s]) for s in common), default=float("nan"))
     last_step = common[-1] if common else None
+    # Binomial noise of an accuracy difference between two models on the same n examples, as a
+    # yardstick for "the same metric within noise" (an upper bound: the two predictions correlate).
+    acc_se = None
+    if "accuracy" in ak and len(dev_ex):
+        p_mean = (ak["accuracy"] + hf["accuracy"]) / 2
+        acc_se = (2 * p_mean * (1 - p_mean) / len(dev_ex)) ** 0.5
     summary = {
         "task": key, "model": args.model or "random 4-layer 256-wide ALBERT (seeded)", "device": str(device),
         "torch_threads": torch.get_num_threads(), "train": str(train_path), "train_articles": train_art,
@@ -358,7 +364,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "dropout": "off" if args.no_dropout else "model config", "repeats": args.repeats,
         "decay_groups_identical": decay_same, "data_seconds": data_seconds, "primary_metric": metric,
         "albertkit": ak, "transformers": hf, "wall_time_ratio_transformers_over_albertkit": ratio,
-        "cpu_time_ratio_transformers_over_albertkit": cpu_ratio,
+        "cpu_time_ratio_transformers_over_albertkit": cpu_ratio, "accuracy_difference_se": acc_se,
         "max_abs_loss_gap_10_step_means": loss_gap, "loss_windows_compared": n_loss, "outputs": str(root),
     }
 
@@ -379,6 +385,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{r['train_cpu_seconds']:.1f} | {r['eval_seconds']:.1f} | {last:.4f} |")
     print(f"wall-time ratio transformers / albertkit: {ratio:.2f}x, CPU-time ratio {cpu_ratio:.2f}x "
           f"(medians of {args.repeats}); max |loss gap| over {n_loss} 10-step windows: {loss_gap:.2e}")
+    if acc_se is not None:
+        print(f"accuracy difference {ak['accuracy'] - hf['accuracy']:+.4f} (binomial noise of a difference: +-{acc_se:.4f} one s.d.)")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
