@@ -381,3 +381,16 @@ def test_forward_rejects_bad_input() -> None:
         model()
     with pytest.raises(TypeError, match="bogus"):
         model(torch.zeros(1, 3, dtype=torch.long), bogus=1)
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        am.AlbertModel(tiny()).save_pretrained(tmp_path / "m")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "m").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "m" / "config.json").stat().st_mode) == 0o644
