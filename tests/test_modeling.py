@@ -393,4 +393,5 @@ def test_saved_files_get_ordinary_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(mask)
     assert stat.S_IMODE((tmp_path / "m").stat().st_mode) == 0o755
-    assert stat.S_IMODE((tmp_path / "m" / "config.json").stat().st_mode) == 0o644
+    for name in ("config.json", "model.safetensors"):
+        assert stat.S_IMODE((tmp_path / "m" / name).stat().st_mode) == 0o644

@@ -32,7 +32,7 @@ import torch
 
 from albertkit.config import CONFIG_NAME, AlbertConfig
 from albertkit.hub import ModelNotFoundError, resolve_file, resolve_first
-from albertkit.utils import atomic_folder
+from albertkit.utils import atomic_folder, ordinary_permissions
 
 __all__ = ["CheckpointError", "load_pretrained", "save_pretrained", "load_state_dict_file", "resolve_dtype"]
 
@@ -249,6 +249,7 @@ def save_pretrained(model: torch.nn.Module, folder: str | os.PathLike, *, safe_s
             from safetensors.torch import save_file
 
             save_file(state, str(tmp / SAFE_WEIGHTS_NAME), metadata={"format": "pt"})
+            ordinary_permissions(tmp / SAFE_WEIGHTS_NAME)  # safetensors writes 0600
         else:
             torch.save(state, tmp / WEIGHTS_NAME)
     return folder

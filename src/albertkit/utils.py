@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path", "atomic_folder", "get_logger"]
+__all__ = ["ordinary_permissions", "atomic_write_text", "atomic_write_bytes", "atomic_path", "atomic_folder", "get_logger"]
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -21,6 +21,11 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def ordinary_permissions(path: str | os.PathLike) -> None:
+    """rw for the owner, read for others as the umask allows (some writers create files 0600)."""
+    os.chmod(path, 0o666 & ~_umask())
 
 
 def _fsync_dir(path: Path) -> None:
@@ -50,7 +55,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
+    ordinary_permissions(tmp)  # mkstemp makes 0600
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
