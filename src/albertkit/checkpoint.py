@@ -201,7 +201,7 @@ def load_pretrained(
     model.load_state_dict(state, strict=False)  # strictness enforced above, with better messages
     model.tie_weights()
     if dropped:
-        logger.info("%s: dropped %d head weight(s) not used by %s", weights, len(dropped), cls.__name__)
+        logger.debug("%s: dropped %d head weight(s) not used by %s", weights, len(dropped), cls.__name__)
     if new_head:
         logger.warning(
             "%s: newly initialised weights of %s (train them before use): %s", weights, cls.__name__, ", ".join(new_head)

@@ -58,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("albertkit: interrupted\n")
         return 130
     except (CommandError, OSError, ValueError) as exc:
-        sys.stderr.write(f"albertkit {args.command}: error: {exc}\n")
+        if args.verbose:  # the full traceback, for bug reports
+            raise
+        message = " ".join(str(exc).split())  # one line, whatever the exception carried
+        sys.stderr.write(f"albertkit {args.command}: error: {message}\n")
         return 2
     return int(result or 0)
 
