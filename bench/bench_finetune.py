@@ -38,6 +38,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -257,6 +258,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def run_albertkit(tag: str) -> tuple[torch.nn.Module, _Timer, dict[int, float]]:
         model = fresh_albertkit()
         out = root / f"albertkit-{tag}"
+        shutil.rmtree(out, ignore_errors=True)  # a rerun of the bench replaces its own earlier outputs
         with _Timer() as t:
             trainer = AkTrainer(
                 model,
@@ -285,6 +287,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def run_transformers(tag: str) -> tuple[torch.nn.Module, _Timer, dict[int, float]]:
         model = fresh_transformers()
         out = root / f"transformers-{tag}"
+        shutil.rmtree(out, ignore_errors=True)
         hf_args = transformers.TrainingArguments(
             output_dir=str(out), max_steps=args.steps, per_device_train_batch_size=args.batch_size,
             learning_rate=lr, warmup_steps=warmup, weight_decay=args.weight_decay, adam_beta1=0.9, adam_beta2=0.999,
