@@ -33,6 +33,7 @@ SUBSUITES = (
     ("bench_fill_mask.py", ["--repeat", "5", "--n", "64"], ["--n", "256"]),
     ("bench_tokenizer.py", ["--max-lines", "20000", "--repeat", "1"], []),
     ("bench_pretraining.py", ["--quick"], []),
+    ("bench_finetune.py", ["--quick"], []),
 )
 
 
