@@ -129,7 +129,7 @@ def _to_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
 
 # ---------------------------------------------------------------------------------------- Pipeline
 class Pipeline:
-    """Base class: subclasses define ``model_class``, ``head_prefixes``, and the three steps.
+    """Base class: subclasses define ``model_class``, ``head_description``, and the three steps.
 
     Subclass contract:
       * ``_check_inputs(inputs)`` -> (single, items): validates types, says whether one input was given.
@@ -140,9 +140,15 @@ class Pipeline:
 
     task: str = ""
     model_class: str = "AlbertModel"
-    # State-dict prefixes the task head needs; a checkpoint without them cannot serve this task.
-    head_prefixes: tuple[str, ...] = ()
     head_description: str = ""
+
+    @property
+    def head_prefixes(self) -> tuple[str, ...]:
+        """State-dict prefixes of the task head (the model class declares them); a checkpoint
+        without them cannot serve this task."""
+        import albertkit.modeling as modeling
+
+        return getattr(modeling, self.model_class).head_prefixes
 
     def __init__(
         self,

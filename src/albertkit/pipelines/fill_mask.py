@@ -32,7 +32,6 @@ class FillMaskPipeline(Pipeline):
 
     task = "fill-mask"
     model_class = "AlbertForMaskedLM"
-    head_prefixes = ("predictions.",)
     head_description = "masked-language-model head"
     forward_params = ("top_k", "target_ids")
 

@@ -119,7 +119,6 @@ def best_spans(
 class QuestionAnsweringPipeline(Pipeline):
     task = "question-answering"
     model_class = "AlbertForQuestionAnswering"
-    head_prefixes = ("qa_outputs.",)
     head_description = "question-answering head"
     preprocess_params = ("doc_stride", "max_seq_len")
 

@@ -40,7 +40,6 @@ def _split_tag(label: str) -> tuple[str, str]:
 class TokenClassificationPipeline(Pipeline):
     task = "token-classification"
     model_class = "AlbertForTokenClassification"
-    head_prefixes = ("classifier.",)
     head_description = "token-classification head"
 
     def _sanitize(
