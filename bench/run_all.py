@@ -30,7 +30,7 @@ SHARED = REPO.parent / "shared" / "data"
 
 # Other benchmark modules: (file, arguments for --quick, arguments for the full run)
 SUBSUITES = (
-    ("bench_fill_mask.py", ["--repeat", "5", "--n", "64"], ["--n", "256"]),
+    ("bench_fill_mask.py", ["--repeat", "6", "--n", "64"], ["--n", "256", "--modes", "fp32,bf16,int8,onnx-int8"]),
     ("bench_tokenizer.py", ["--max-lines", "20000", "--repeat", "1"], []),
     ("bench_pretraining.py", ["--quick"], []),
     ("bench_finetune.py", ["--quick"], []),

@@ -34,7 +34,7 @@ def _pretrain_args(files: list[str], spiece: Path, out: Path, steps: int = 4) ->
     ]
 
 
-def _hf_metrics(model_dir: Path, corpus_dir: Path, spiece: Path) -> dict[str, float]:
+def _hf_metrics(model_dir: Path, corpus_dir: Path, spiece: Path, max_ngram: int = 3) -> dict[str, float]:
     """The four metrics computed with transformers' model on the same held-out instances and masks."""
     transformers = pytest.importorskip("transformers")
     from albertkit.pretraining import MaskingCollator, PretrainingCorpus, SOPDataset
@@ -43,7 +43,7 @@ def _hf_metrics(model_dir: Path, corpus_dir: Path, spiece: Path) -> dict[str, fl
     hf = transformers.AlbertForPreTraining.from_pretrained(str(model_dir)).eval()
     tok = AlbertTokenizer.from_pretrained(str(spiece))
     data = SOPDataset(PretrainingCorpus(corpus_dir, "heldout"), 64, 0.1, seed=1, epoch=0)
-    batch = MaskingCollator(tok, seed=1)([data[i] for i in range(len(data))])
+    batch = MaskingCollator(tok, max_ngram=max_ngram, seed=1)([data[i] for i in range(len(data))])
     with torch.no_grad():
         out = hf(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"])
     logits = out.prediction_logits.gather(1, batch["masked_lm_positions"].unsqueeze(-1).expand(-1, -1, out.prediction_logits.shape[-1]))
@@ -78,6 +78,13 @@ def test_pretrain_cli_end_to_end(tmp_path: Path, shared_data: Path, spiece_path:
     reference = _hf_metrics(out / "model", out / "corpus", spiece_path)
     for key, value in reference.items():
         assert ours[key] == pytest.approx(value, abs=1e-4), key
+    # --max-ngram 1 (single-word masking) reaches the collator: it matches transformers on those masks.
+    assert main(["evaluate-pretraining", str(out / "model"), str(out / "corpus"), "--max-seq-length", "64",
+                 "--max-ngram", "1", "--output", str(metrics_file)]) == 0
+    single = json.loads(metrics_file.read_text())
+    for key, value in _hf_metrics(out / "model", out / "corpus", spiece_path, max_ngram=1).items():
+        assert single[key] == pytest.approx(value, abs=1e-4), key
+    assert single["masked_lm_loss"] != ours["masked_lm_loss"]
 
     # Resuming a finished run is a no-op that keeps the weights.
     before = (out / "model" / "model.safetensors").read_bytes()

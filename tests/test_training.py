@@ -185,3 +185,15 @@ def test_eval_dataset_keep_best_and_bf16(tmp_path: Path) -> None:
     assert summary["best_metric"] == pytest.approx(min(losses), rel=1e-5)
     assert (tmp_path / "best" / "model.safetensors").is_file()
     assert all(torch.isfinite(v).all() for v in _params(trainer).values())
+
+
+@pytest.mark.slow  # torch.compile builds C++ kernels: ~20-60 s on 2 cores
+def test_compile_trains_like_eager_and_saves_plain_keys(tmp_path: Path) -> None:
+    eager = make_trainer(tmp_path / "eager", dropout=0.0, max_steps=4, save_every=0)
+    eager.train()
+    compiled = make_trainer(tmp_path / "compiled", dropout=0.0, max_steps=4, save_every=0, compile=True)
+    compiled.train()
+    _assert_close(_params(eager), _params(compiled), atol=1e-5)
+    saved_eager, saved_compiled = _weights(tmp_path / "eager" / "model"), _weights(tmp_path / "compiled" / "model")
+    assert sorted(saved_compiled) == sorted(saved_eager)  # no "_orig_mod." prefixes
+    _assert_close(saved_eager, saved_compiled, atol=1e-5)

