@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from albertkit.pretraining import corpus as corpus_mod
 from albertkit.pretraining.corpus import (
@@ -443,3 +444,21 @@ def test_collator_shapes_and_padding(tokenizer, sequences):
     assert batch["sentence_order_label"].tolist() == [s["sentence_order_label"] for s in sequences[:6]]
     with pytest.raises(ValueError, match="index"):
         col([{"input_ids": sequences[0]["input_ids"]}])
+
+
+def test_collator_static_shapes_pads_only(tokenizer, sequences):
+    """static_shapes (for torch.compile) fixes T and P; the masks and labels are those of the dynamic batch."""
+    dynamic = MaskingCollator(tokenizer, seed=0)(sequences[:6])
+    width = max(len(s["input_ids"]) for s in sequences[:6]) + 7
+    static = MaskingCollator(tokenizer, seed=0, static_shapes=width)(sequences[:6])
+    assert static["input_ids"].shape == (6, width) and static["masked_lm_positions"].shape == (6, 20)
+    t, p = dynamic["input_ids"].shape[1], dynamic["masked_lm_positions"].shape[1]
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        assert torch.equal(static[key][:, :t], dynamic[key]), key
+    assert (static["input_ids"][:, t:] == tokenizer.pad_token_id).all()
+    assert not static["attention_mask"][:, t:].any() and not static["token_type_ids"][:, t:].any()
+    assert torch.equal(static["masked_lm_positions"][:, :p], dynamic["masked_lm_positions"])
+    assert torch.equal(static["masked_lm_labels"][:, :p], dynamic["masked_lm_labels"])
+    assert (static["masked_lm_labels"][:, p:] == -100).all()
+    with pytest.raises(ValueError, match="static_shapes"):
+        MaskingCollator(tokenizer, seed=0, static_shapes=8)(sequences[:1])

@@ -130,7 +130,9 @@ class MaskingCollator:
     ``(index, instance)`` pairs. Returns int64 tensors: ``input_ids``, ``attention_mask``,
     ``token_type_ids`` [B, T]; ``masked_lm_positions``, ``masked_lm_labels`` [B, P] (P = most
     predictions in the batch; padding positions 0 with label -100); ``sentence_order_label`` [B].
-    T is the longest instance, rounded up to ``pad_to_multiple_of`` when given.
+    T is the longest instance, rounded up to ``pad_to_multiple_of`` when given. ``static_shapes=N``
+    pads every batch to T = N and P = ``max_predictions_per_seq`` instead, so that a compiled model
+    (``torch.compile``) sees one shape and is not recompiled for dynamic sizes.
     """
 
     def __init__(
@@ -141,6 +143,7 @@ class MaskingCollator:
         max_ngram: int = 3,
         seed: int = 0,
         pad_to_multiple_of: int | None = None,
+        static_shapes: int | None = None,
     ) -> None:
         if not 0.0 < masked_lm_prob < 1.0:
             raise ValueError(f"masked_lm_prob must be in (0, 1), got {masked_lm_prob}")
@@ -151,6 +154,7 @@ class MaskingCollator:
         self.max_ngram = max_ngram
         self.seed = seed
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.static_shapes = static_shapes
         ids = special_ids(tokenizer)
         self.mask_id, self.pad_id = ids["mask"], ids["pad"]
         vocab_size = int(tokenizer.vocab_size)
@@ -195,6 +199,10 @@ class MaskingCollator:
         width = max(lengths)
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        if self.static_shapes is not None:
+            if width > self.static_shapes:
+                raise ValueError(f"an instance has {width} tokens, more than static_shapes={self.static_shapes}")
+            width = self.static_shapes
         bsz = len(items)
         input_ids = np.full((bsz, width), self.pad_id, dtype=np.int64)
         attention = np.zeros((bsz, width), dtype=np.int64)
@@ -209,6 +217,8 @@ class MaskingCollator:
                 token_types[row, :n] = inst["token_type_ids"]
             masked.append((pos, labels))
         width_p = max(1, max(len(p) for p, _ in masked))
+        if self.static_shapes is not None:
+            width_p = max(width_p, self.max_predictions_per_seq)
         positions = np.zeros((bsz, width_p), dtype=np.int64)
         mlm_labels = np.full((bsz, width_p), -100, dtype=np.int64)
         for row, (pos, labels) in enumerate(masked):

@@ -238,7 +238,10 @@ def pretrain(
         raise ValueError(f"max_seq_length {max_seq_length} exceeds the config's max_position_embeddings {cfg.max_position_embeddings}")
     corpus_dir = _resolve_corpus(inputs, tok, output_dir, heldout_docs, seed, prepare_workers, dist.is_main, fallback_encoding)
     train_data = _SOPEpochs(corpus_dir, max_seq_length, short_seq_prob, seed)
-    collator = MaskingCollator(tok, masked_lm_prob, max_predictions_per_seq, max_ngram, seed=seed)
+    # Under torch.compile every batch gets the same [B, T] and [B, P]: no recompiles, no dynamic-shape kernels.
+    collator = MaskingCollator(
+        tok, masked_lm_prob, max_predictions_per_seq, max_ngram, seed=seed, static_shapes=max_seq_length if compile else None
+    )
 
     eval_fn = None
     heldout = PretrainingCorpus(corpus_dir, split="heldout")
