@@ -53,6 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-workers", type=int, default=1, help="data loader processes")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output")
+    p.add_argument(
+        "--stop-after", type=int, default=None, metavar="STEP",
+        help="checkpoint and exit after this step (the schedule still runs to --max-steps; continue with --resume)",
+    )
     p.add_argument("--init-from", default=None, help="start from these AlbertForPreTraining weights instead of random")
     p.set_defaults(func=_pretrain)
 
@@ -139,6 +143,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         device=args.device,
         resume=args.resume,
+        stop_after=args.stop_after,
         init_from=args.init_from,
     )
     metrics = summary.get("metrics") or {}

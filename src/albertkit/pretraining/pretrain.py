@@ -211,6 +211,7 @@ def pretrain(
     prepare_workers: int = 2,
     fallback_encoding: str | None = None,
     resume: bool = False,
+    stop_after: int | None = None,
     device: str | None = None,
     init_from: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
@@ -302,7 +303,7 @@ def pretrain(
             "training": args.to_dict(),
         }
         atomic_write_text(output_dir / "pretraining_recipe.json", json.dumps(recipe, indent=2))
-    summary = trainer.train(resume=resume)
+    summary = trainer.train(resume=resume, stop_after=stop_after)
     if dist.is_main and trainer.step >= max_steps:
         for folder in ("model", "best"):
             if (output_dir / folder).is_dir():
