@@ -55,9 +55,13 @@ def _plain_ort(model: torch.nn.Module, folder: Path) -> tuple[object, object]:
             dynamic_axes={**{k: axes for k in x}, "last_hidden_state": axes, "pooler_output": {0: "batch"}},
             opset_version=17, dynamo=False,
         )
-    logging.getLogger().setLevel(logging.ERROR)  # quantize_dynamic's "consider pre-processing" notice
-    quantize_dynamic(str(folder / "hf.onnx"), str(folder / "hf-int8.onnx"), weight_type=QuantType.QInt8)
-    logging.getLogger().setLevel(logging.WARNING)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic's "consider pre-processing" notice
+    try:
+        quantize_dynamic(str(folder / "hf.onnx"), str(folder / "hf-int8.onnx"), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     sessions = [onnxruntime.InferenceSession(str(folder / f), providers=["CPUExecutionProvider"]) for f in ("hf.onnx", "hf-int8.onnx")]
 
     def runner(session):
