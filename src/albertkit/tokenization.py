@@ -492,7 +492,10 @@ class AlbertTokenizer:
                     items.append((len(chunks), 0))
                     chunks.append(self._normalize(chunk))
             plan.append(items)
-        encoded = self.sp.encode(chunks, out_type=int, num_threads=self.num_threads) if chunks else []
+        # A few chunks encode faster on the calling thread: SentencePiece starts its worker threads
+        # per call, and right after a model forward they compete with PyTorch's spinning OpenMP threads.
+        threads = self.num_threads if len(chunks) >= 32 else 1
+        encoded = self.sp.encode(chunks, out_type=int, num_threads=threads) if chunks else []
         dc = self._digit_comma_ids
         for k, ids in enumerate(encoded):
             if not dc.isdisjoint(ids):
