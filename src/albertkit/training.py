@@ -669,10 +669,11 @@ class Trainer:
             _seed_everything(args.seed + self.dist.rank)
 
         if args.compile and not getattr(self, "_compiled", False):
-            # In place (nn.Module.compile), so checkpoints keep HF key names; dynamic=None lets
-            # torch mark the varying dims (masked positions per batch) dynamic after one recompile.
-            # On 2 CPU cores this fuses the elementwise ops around each matmul: about 1.15x per
-            # step for albert-mini-en at 64x128 on top of bf16.
+            # In place (nn.Module.compile), so checkpoints keep HF key names. Batches of varying
+            # shape recompile once and then run dynamic-shape kernels; pretrain() avoids that by
+            # padding every batch to one shape (MaskingCollator static_shapes). On 2 CPU cores
+            # this fuses the elementwise ops around each matmul: about 1.15x per step for
+            # albert-mini-en at 64x128 on top of bf16.
             self._unwrapped.compile()
             self._compiled = True
         if self.dist.enabled and not isinstance(self.model, nn.parallel.DistributedDataParallel):
