@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from albertkit.cli import main
+from conftest import require_reference
 
 CORPUS_FILES = ("inaugural/1789-Washington.txt", "inaugural/1861-Lincoln.txt", "inaugural/1933-Roosevelt.txt",
                 "inaugural/1961-Kennedy.txt", "state_union/1945-Truman.txt", "state_union/1963-Kennedy.txt")
@@ -36,7 +37,7 @@ def _pretrain_args(files: list[str], spiece: Path, out: Path, steps: int = 4) ->
 
 def _hf_metrics(model_dir: Path, corpus_dir: Path, spiece: Path, max_ngram: int = 3) -> dict[str, float]:
     """The four metrics computed with transformers' model on the same held-out instances and masks."""
-    transformers = pytest.importorskip("transformers")
+    transformers = require_reference("transformers")
     from albertkit.pretraining import MaskingCollator, PretrainingCorpus, SOPDataset
     from albertkit.tokenization import AlbertTokenizer
 
