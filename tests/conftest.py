@@ -1,9 +1,11 @@
-"""Shared test fixtures: where ../shared/data lives, tiny configs, determinism."""
+"""Shared test fixtures: where ../shared/data lives, tiny configs, determinism, outside references."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -14,6 +16,30 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ALBERTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 SPIECE = SHARED_DATA / "albert-base-v2" / "spiece.model"
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def require_reference(module: str, why: str = "") -> ModuleType:
+    """Import an outside reference (transformers, onnxruntime, scipy, sklearn...) a test checks against.
+
+    Missing, it skips the test on a developer's machine but FAILS under ``CI=true``: CI installs the
+    ``test`` and ``onnx`` extras, so a missing reference there is a broken setup, and a suite that
+    skips its references would pass without checking anything. Every test imports its references
+    through this one function (never ``pytest.importorskip``).
+
+        >>> transformers = require_reference("transformers")          # doctest: +SKIP
+        >>> stats = require_reference("scipy.stats", "Pearson/Spearman")  # doctest: +SKIP
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        hint = f"reference {module!r}{f' ({why})' if why else ''} is not installed: {exc}; pip install -e '.[test,onnx]'"
+        if _on_ci():
+            pytest.fail(f"CI=true: {hint}", pytrace=False)
+        pytest.skip(hint, allow_module_level=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

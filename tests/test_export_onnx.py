@@ -7,9 +7,10 @@ import torch
 
 import albertkit.modeling as am
 from albertkit import AlbertConfig
+from conftest import require_reference
 
-pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
+require_reference("onnx")
+require_reference("onnxruntime")
 
 from albertkit.fast import OrtModel, export_onnx, optimize  # noqa: E402
 

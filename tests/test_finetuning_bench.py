@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("accelerate")  # transformers' Trainer needs it (the `test` extra installs it)
+from conftest import require_reference
+
+require_reference("accelerate", "transformers' Trainer")  # transformers' Trainer needs it (the `test` extra installs it)
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_finetune.py"
 

@@ -6,8 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
-from sklearn import metrics as skm
+
+from conftest import require_reference
+
+stats = require_reference("scipy.stats", "Pearson/Spearman")
+skm = require_reference("sklearn.metrics", "MCC / F1")
 
 from albertkit.finetuning.metrics import (
     accuracy,

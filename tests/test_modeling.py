@@ -12,8 +12,9 @@ import torch
 import albertkit.modeling as am
 from albertkit import AlbertConfig, ConfigError
 from albertkit.checkpoint import CheckpointError
+from conftest import require_reference
 
-transformers = pytest.importorskip("transformers")
+transformers = require_reference("transformers")
 transformers.logging.set_verbosity_error()
 
 ATOL = 1e-5

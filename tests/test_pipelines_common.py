@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from conftest import require_reference
+
 # Small enough for millisecond forwards, but the real 30k vocab (embedding 8 -> 240k params).
 SMALL = dict(
     vocab_size=30000,
@@ -37,7 +39,8 @@ def hf_checkpoint(folder: Path, spiece: Path, kind: str, seed: int = 0, **overri
     rankings are decisive, which makes token/label comparisons meaningful.
     """
     import torch
-    import transformers
+
+    transformers = require_reference("transformers")
 
     cfg = transformers.AlbertConfig(**{**SMALL, **overrides})
     torch.manual_seed(seed)
@@ -56,7 +59,7 @@ def hf_checkpoint(folder: Path, spiece: Path, kind: str, seed: int = 0, **overri
 
 
 def hf_tokenizer(folder: Path):
-    import transformers
+    transformers = require_reference("transformers")
 
     tok = transformers.AutoTokenizer.from_pretrained(str(folder))
     # transformers 5 dropped token_type_ids from ALBERT's model inputs, so a pair's second segment
@@ -67,8 +70,7 @@ def hf_tokenizer(folder: Path):
 
 
 def hf_pipeline(task: str, folder: Path, **kwargs: Any):
-    import transformers
-
+    transformers = require_reference("transformers")
     transformers.logging.set_verbosity_error()
     return transformers.pipeline(task, model=str(folder), tokenizer=hf_tokenizer(folder), device="cpu", **kwargs)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import require_reference
 from test_pipelines_common import (
     NER_LABELS,
     assert_close,
@@ -20,7 +21,7 @@ from test_pipelines_common import (
     mask_sentences,
 )
 
-pytest.importorskip("transformers")
+require_reference("transformers")
 
 FAST, SLOW = 24, 300
 SIZES = [pytest.param(FAST, id="fast"), pytest.param(SLOW, id="slow", marks=pytest.mark.slow)]

@@ -1,7 +1,7 @@
 """Question answering against transformers 4.57's pipeline (transformers 5 removed it), as recorded goldens.
 
 The goldens (tests/data/pipelines_qa_golden.json: SQuAD dev ids + outputs, no SQuAD text) were made by
-running this file as a script under transformers 4.57.1:
+running this file as a script under transformers 4.57.1 (exactly: tokenization_parity_data.GOLDEN_TRANSFORMERS):
 
     pip install --target /tmp/hf457 --no-deps transformers==4.57.1 huggingface_hub==0.36.0 tokenizers==0.22.1 requests
     PYTHONPATH=/tmp/hf457 python tests/test_pipelines_qa.py
@@ -81,7 +81,9 @@ def _record(out: Path, n: int = 40) -> None:  # pragma: no cover - run by hand u
 
     from albertkit import AlbertTokenizer
 
-    assert transformers.__version__.startswith("4."), transformers.__version__
+    from tokenization_parity_data import GOLDEN_TRANSFORMERS
+
+    assert transformers.__version__ == GOLDEN_TRANSFORMERS, f"record under transformers=={GOLDEN_TRANSFORMERS}, not {transformers.__version__}"
     shared = Path(__file__).resolve().parents[2] / "shared" / "data"
     folder = hf_checkpoint(Path(tempfile.mkdtemp()) / "qa", shared / "albert-base-v2" / "spiece.model", "ForQuestionAnswering", seed=5)
     ours = AlbertTokenizer.from_pretrained(folder)

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from albertkit.cli import main
+from conftest import require_reference
 
 CORPUS_FILES = ("inaugural/1789-Washington.txt", "inaugural/1861-Lincoln.txt", "inaugural/1933-Roosevelt.txt",
                 "inaugural/1961-Kennedy.txt", "state_union/1945-Truman.txt", "state_union/1963-Kennedy.txt")
@@ -36,7 +37,7 @@ def _pretrain_args(files: list[str], spiece: Path, out: Path, steps: int = 4) ->
 
 def _hf_metrics(model_dir: Path, corpus_dir: Path, spiece: Path, max_ngram: int = 3) -> dict[str, float]:
     """The four metrics computed with transformers' model on the same held-out instances and masks."""
-    transformers = pytest.importorskip("transformers")
+    transformers = require_reference("transformers")
     from albertkit.pretraining import MaskingCollator, PretrainingCorpus, SOPDataset
     from albertkit.tokenization import AlbertTokenizer
 
@@ -120,17 +121,4 @@ def test_pretrain_cli_subprocess_then_evaluate_raw_text(tmp_path: Path, shared_d
     assert set(metrics) >= {"masked_lm_loss", "masked_lm_accuracy", "sentence_order_loss", "sentence_order_accuracy"}
 
 
-def test_pretrain_cli_stop_after_then_resume(tmp_path: Path, shared_data: Path, spiece_path: Path, capsys) -> None:
-    """--stop-after checkpoints and exits mid-schedule; --resume finishes the same schedule."""
-    out = tmp_path / "run"
-    args = _pretrain_args(_files(shared_data), spiece_path, out, steps=4)
-    args[args.index("--save-every") + 1] = "10"  # only the stop and the end write checkpoints
-    assert main([*args, "--stop-after", "3"]) == 0
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000003"]
-    assert not (out / "model").exists()
-    state = json.loads((out / "checkpoints" / "step-00000003" / "trainer_state.json").read_text())
-    assert state["step"] == 3 and state["args"]["max_steps"] == 4
-    capsys.readouterr()
-    assert main([*args, "--resume"]) == 0
-    assert json.loads(capsys.readouterr().out)["step"] == 4
-    assert (out / "model" / "model.safetensors").is_file()
+# --stop-after / --resume (bitwise against an uninterrupted run) and torchrun: tests/test_pretrain_determinism.py

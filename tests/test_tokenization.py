@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tokenization_parity_data as D
+from conftest import require_reference
 
 # ALBERT_REFERENCE.md section 2 (model card / transformers' integration test values).
 KNOWN_IDS = {
@@ -34,7 +35,7 @@ def tok(spiece_path):
 
 @pytest.fixture(scope="module")
 def hf_fast(spiece_path, tmp_path_factory):
-    pytest.importorskip("transformers")
+    require_reference("transformers")
     return D.hf_fast_reference(spiece_path, tmp_path_factory.mktemp("hf_fast"))
 
 
@@ -259,7 +260,7 @@ def test_round_trip_gives_normalised_text(tok, shared_data):
 
 
 def test_save_pretrained_loads_in_transformers(tok, tmp_path):
-    transformers = pytest.importorskip("transformers")
+    transformers = require_reference("transformers")
     tok.save_pretrained(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} >= {"spiece.model", "tokenizer_config.json", "special_tokens_map.json"}
     for cls in (transformers.AlbertTokenizer, transformers.AutoTokenizer):
@@ -283,7 +284,7 @@ def test_from_pretrained_folder_file_and_options(tok, tmp_path, spiece_path):
 
 
 def test_from_pretrained_reads_a_transformers_folder(tmp_path, spiece_path):
-    transformers = pytest.importorskip("transformers")
+    transformers = require_reference("transformers")
     from albertkit import AlbertTokenizer
 
     transformers.AlbertTokenizer.from_pretrained(str(spiece_path.parent), do_lower_case=False).save_pretrained(str(tmp_path))
@@ -393,7 +394,7 @@ D_USER = ["(", ")", '"', "-", ".", "\u2013", "£", "€"]
 
 
 def test_trained_tokenizer_loads_in_transformers(trained):
-    transformers = pytest.importorskip("transformers")
+    transformers = require_reference("transformers")
     from albertkit import AlbertTokenizer
 
     hf = transformers.AlbertTokenizer.from_pretrained(str(trained))

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import tokenization_parity_data as D
+from conftest import require_reference
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "tokenization_slow_hf4.json").read_text(encoding="utf-8"))
 FIELDS = ("input_ids", "token_type_ids", "attention_mask", "special_tokens_mask")
@@ -30,7 +31,7 @@ def tok(spiece_path):
 
 @pytest.fixture(scope="module")
 def hf_fast(spiece_path, tmp_path_factory):
-    pytest.importorskip("transformers")
+    require_reference("transformers")
     return D.hf_fast_reference(spiece_path, tmp_path_factory.mktemp("hf_fast"))
 
 
@@ -185,8 +186,7 @@ def test_offsets_point_into_the_original_text(tok):
 
 @pytest.mark.slow
 def test_whole_corpus_matches_slow(tok, shared_data):
-    if "corpus_full" not in GOLDEN:
-        pytest.skip("golden file made without --full")
+    assert "corpus_full" in GOLDEN, "the golden file was made without --full: regenerate it (tests/golden/make_tokenization_golden.py)"
     bad = []
     for path in D.corpus_files(shared_data / "corpus"):
         rel = str(path.relative_to(shared_data / "corpus"))
@@ -199,7 +199,6 @@ def test_whole_corpus_matches_slow(tok, shared_data):
 
 @pytest.mark.slow
 def test_all_glue_squad_match_slow(tok, shared_data):
-    if "glue_squad_full" not in GOLDEN:
-        pytest.skip("golden file made without --full")
+    assert "glue_squad_full" in GOLDEN, "the golden file was made without --full: regenerate it (tests/golden/make_tokenization_golden.py)"
     for name, items in D.glue_squad_examples(shared_data).items():
         assert D.rows_digest(_batch_digests(tok, items)) == GOLDEN["glue_squad_full"][name], name

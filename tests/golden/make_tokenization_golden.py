@@ -1,6 +1,8 @@
 """Record what transformers 4.x's slow (SentencePiece) AlbertTokenizer produces, as golden values.
 
-transformers 5 removed the slow tokenizer, so this runs in a separate environment:
+transformers 5 removed the slow tokenizer, so this runs in a separate environment with exactly
+transformers 4.57.1 (D.GOLDEN_TRANSFORMERS; the script refuses any other version, and
+tests/test_references.py checks that the golden file records it):
 
     python3.11 -m venv /tmp/hf4 && /tmp/hf4/bin/pip install transformers==4.57.1 sentencepiece protobuf
     /tmp/hf4/bin/python tests/golden/make_tokenization_golden.py [--full]
@@ -32,7 +34,9 @@ def main() -> None:
     import transformers
     from transformers import AlbertTokenizer
 
-    assert not transformers.__version__.startswith("5"), "needs transformers 4.x (the slow tokenizer)"
+    if transformers.__version__ != D.GOLDEN_TRANSFORMERS:
+        sys.exit(f"make_tokenization_golden.py: needs transformers=={D.GOLDEN_TRANSFORMERS} (the slow tokenizer), "
+                 f"found {transformers.__version__}; see the module docstring")
     tok = AlbertTokenizer(str(DATA / "albert-base-v2" / "spiece.model"))
     assert type(tok).__name__ == "AlbertTokenizer" and not tok.is_fast
 
