@@ -165,3 +165,33 @@ def test_scores_csv_has_the_scripts_columns(checkpoint, real_pairs, tmp_path):
     assert rows[0] == ["", *OUTPUT_COLUMNS]
     assert [r[0] for r in rows[1:]] == ["0", "1", "2"]
     assert rows[1][1] == real_pairs[0].sent_more and float(rows[1][3]) == result.rows[0]["sent_more_score"]
+
+
+@pytest.mark.slow
+def test_scores_match_at_base_width(tmp_path, spiece_path, real_pairs):
+    """The same check at albert-base-v2's shape (E 128, H 768, 12 layers, 12 heads; random weights at
+    transformers' own init) on a few pairs. About a minute on 2 cores: pytest -m slow -k base_width."""
+    import json
+
+    import transformers
+
+    from albertkit import AlbertForMaskedLM, AlbertTokenizer
+    from albertkit.model_card.crows_pairs import score_crows_pairs
+
+    base = dict(embedding_size=128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+    folder = tmp_path / "base"
+    cfg = transformers.AlbertConfig(vocab_size=30000, hidden_act="gelu_new", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **base)
+    import torch
+
+    torch.manual_seed(0)
+    transformers.AlbertForMaskedLM(cfg).save_pretrained(folder)
+    (folder / "spiece.model").write_bytes(spiece_path.read_bytes())
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "keep_accents": False, "remove_space": True}))
+    pairs = _alike(real_pairs, folder, 3)
+    result = score_crows_pairs(AlbertForMaskedLM.from_pretrained(folder), AlbertTokenizer.from_pretrained(folder), pairs)
+    hf_model = transformers.AlbertForMaskedLM.from_pretrained(str(folder)).eval()
+    hf_tok = hf_tokenizer(folder)
+    for pair, row in zip(pairs, result.rows):
+        more, less = reference_scores(hf_model, hf_tok, pair.sent_more, pair.sent_less, pair.stereo_antistereo)
+        assert math.isclose(row["sent_more_log_prob"], more, abs_tol=1e-4), (pair.line, row["sent_more_log_prob"], more)
+        assert math.isclose(row["sent_less_log_prob"], less, abs_tol=1e-4), (pair.line, row["sent_less_log_prob"], less)
