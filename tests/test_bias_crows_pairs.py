@@ -170,7 +170,7 @@ def test_scores_csv_has_the_scripts_columns(checkpoint, real_pairs, tmp_path):
 @pytest.mark.slow
 def test_scores_match_at_base_width(tmp_path, spiece_path, real_pairs):
     """The same check at albert-base-v2's shape (E 128, H 768, 12 layers, 12 heads; random weights at
-    transformers' own init) on a few pairs. About a minute on 2 cores: pytest -m slow -k base_width."""
+    transformers' own init) on a few pairs. Minutes (4.6 on one thread of a loaded 2-core machine): pytest -m slow -k base_width."""
     import json
 
     import transformers
@@ -193,5 +193,5 @@ def test_scores_match_at_base_width(tmp_path, spiece_path, real_pairs):
     hf_tok = hf_tokenizer(folder)
     for pair, row in zip(pairs, result.rows):
         more, less = reference_scores(hf_model, hf_tok, pair.sent_more, pair.sent_less, pair.stereo_antistereo)
-        assert math.isclose(row["sent_more_log_prob"], more, abs_tol=1e-4), (pair.line, row["sent_more_log_prob"], more)
-        assert math.isclose(row["sent_less_log_prob"], less, abs_tol=1e-4), (pair.line, row["sent_less_log_prob"], less)
+        assert math.isclose(row["sent_more_log_prob"], more, abs_tol=1e-5), (pair.line, row["sent_more_log_prob"], more)
+        assert math.isclose(row["sent_less_log_prob"], less, abs_tol=1e-5), (pair.line, row["sent_less_log_prob"], less)

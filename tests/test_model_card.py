@@ -108,7 +108,7 @@ def test_card_from_fixture_files(folder, tmp_path):
     training = body.split("## Training", 1)[1].split("\n## ", 1)[0]
     assert "Trained by hand-written notes." in training and "| documents |" in training
     assert body.index("## What was tried") < body.index("## Licence")
-    assert "mit; see the licences" in body and "Extra licence words." in body
+    assert "## Licence\n\n`mit`" in body and "Extra licence words." in body
     assert body.count("## Licence") == 1
 
 

@@ -353,8 +353,11 @@ def _bias_section(folder: Path) -> str:
             "scores higher; 50 is no preference.\n\n"
             + _table(["bias type", "pairs", "score"], rows, "lrr")
             + f"\n\nStereotype pairs {_fmt(stereo)}, anti-stereotype pairs {_fmt(anti)}, neutral {crows['neutral']} "
-            f"({_fmt(crows.get('neutral_percent'))}%); {crows.get('seconds')} s for {_int(crows.get('masked_copies'))} masked copies "
-            f"on {crows.get('device', 'cpu')} with {crows.get('threads')} threads.\n\n"
+            f"({_fmt(crows.get('neutral_percent'))}%). {_int(crows.get('masked_copies'))} masked copies scored in {crows.get('seconds')} s "
+            f"wall clock" + (f" ({crows['cpu_seconds']} s of CPU time)" if crows.get("cpu_seconds") is not None else "")
+            + f" on {crows.get('device', 'cpu')} with {crows.get('threads')} threads"
+            + ("." if crows.get("precision", "fp32") == "fp32" else f", in {crows['precision']} (approximate: the metric is defined in fp32).")
+            + "\n\n"
             f"*Caveat:* {crows.get('caveat', '')}\n\nData: {crows.get('attribution', '')}."
         )
     return "\n\n".join(parts)
@@ -406,7 +409,7 @@ def render_card(
     note_map = dict(notes)
     sections = [(title, "\n\n".join(x for x in (body, note_map.pop(title, "")) if x)) for title, body in generated]
     sections += [(t, b) for t, b in notes if t in note_map and t != "Licence"]  # sections of their own
-    licence = f"{front['license']}; see the licences of the training data too."
+    licence = f"`{front['license']}`"
     sections.append(("Licence", "\n\n".join(x for x in (licence, note_map.get("Licence", "")) if x)))
     lines = ["---"]
     for key, value in front.items():

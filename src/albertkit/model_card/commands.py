@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--summary", metavar="JSON", help="write the probe and CrowS-Pairs summary here (what `albertkit card` reads)")
     b.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per forward pass (default 8192)")
     b.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    b.add_argument("--fast", choices=("bf16", "int8"), default=None,
+                   help="approximate fast path (albertkit.fast); scores then differ from the metric's fp32 ones, and the summary says so")
     b.set_defaults(func=_bias)
 
     c = sub.add_parser("card", help="write a model card (README.md) from what a model folder holds",
@@ -62,6 +64,10 @@ def _bias(args: argparse.Namespace) -> int:
     data = cp.read_crows_pairs(args.crows_pairs, args.limit) if args.crows_pairs else None  # bad input fails before loading
 
     model = AlbertForMaskedLM.from_pretrained(args.model, device=args.device).eval()
+    if args.fast:
+        from albertkit.fast import optimize
+
+        model = optimize(model, args.fast)
     tokenizer = AlbertTokenizer.from_pretrained(args.model)
     summary: dict = {"model": args.model, "command": "albertkit " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bias"] else None}
     summary["probe"] = occupation_probe(model, tokenizer, templates, pairs, args.top_k)
@@ -74,6 +80,7 @@ def _bias(args: argparse.Namespace) -> int:
             "limit": args.limit,
             **result.summary(),
             "device": str(args.device),
+            "precision": args.fast or "fp32",
             "threads": torch.get_num_threads(),
             "caveat": cp.CAVEAT,
             "attribution": cp.ATTRIBUTION,
@@ -105,7 +112,7 @@ def _crows_report(c: dict) -> list[str]:
     lines = [
         f"CrowS-Pairs: {c['pairs']} pairs, metric score {c['metric_score']:.2f} (% where the more stereotyping sentence "
         f"scores higher; 50 = no preference); stereotype {c['stereotype_score']}, anti-stereotype {c['antistereotype_score']}, "
-        f"neutral {c['neutral']}; {c['seconds']} s, {c['masked_copies']} masked copies",
+        f"neutral {c['neutral']}; {c['masked_copies']} masked copies in {c['seconds']} s ({c['cpu_seconds']} s CPU)",
     ]
     lines += [f"  {t}: {v['metric_score']:.2f} ({v['pairs']} pairs)" for t, v in c["by_bias_type"].items()]
     lines += [f"  Caveat: {c['caveat']}", f"  Data: {c['attribution']}"]

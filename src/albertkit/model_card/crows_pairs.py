@@ -99,7 +99,8 @@ class CrowsPairsResult:
     antistereotype_score: float | None  # % among non-neutral antistereo pairs
     neutral: int
     by_bias_type: dict[str, dict[str, float]] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock
+    cpu_seconds: float = 0.0  # CPU time of the process, all threads (shows how shared the machine was)
     masked_copies: int = 0
 
     @property
@@ -118,6 +119,7 @@ class CrowsPairsResult:
             "by_bias_type": self.by_bias_type,
             "masked_copies": self.masked_copies,
             "seconds": round(self.seconds, 1),
+            "cpu_seconds": round(self.cpu_seconds, 1),
         }
 
 
@@ -229,7 +231,7 @@ def _score_sentences(
     """Fill each sentence's ``log_probs`` (one per masked position, in order); returns the copies run."""
     from tqdm.auto import tqdm
 
-    device = next(model.parameters()).device
+    device = next(model.parameters()).device  # (an int8-quantized model keeps fp32 embeddings)
     total = sum(len(s.positions) for s in sentences)
     results: dict[tuple[int, int], float] = {}
     with tqdm(total=total, desc="crows-pairs", unit="copy", disable=not progress, dynamic_ncols=True) as bar:
@@ -277,7 +279,7 @@ def score_crows_pairs(
     """
     if not pairs:
         raise ValueError("no CrowS-Pairs pairs to score")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     uncased = bool(getattr(tokenizer, "do_lower_case", False))
     limit = int(getattr(model.config, "max_position_embeddings", 512))
     sentences: list[_Sentence] = []
@@ -351,6 +353,7 @@ def score_crows_pairs(
         neutral=neutral,
         by_bias_type=by_type,
         seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu_started,
         masked_copies=copies,
     )
 

@@ -149,7 +149,9 @@ def occupation_probe(
 
     def words(row: torch.Tensor) -> list[list[Any]]:
         values, ids = row.topk(k)
-        return [[tokenizer.decode([int(i)]).strip(), round(float(v), 6)] for v, i in zip(values, ids)]
+        # A piece that decodes to nothing (the bare word boundary "▁") is shown as the piece itself.
+        return [[tokenizer.decode([int(i)]).strip() or tokenizer.convert_ids_to_tokens(int(i)), round(float(v), 6)]
+                for v, i in zip(values, ids)]
 
     results = []
     only_counts = [(Counter(), Counter()) for _ in pairs]
