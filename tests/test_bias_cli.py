@@ -67,3 +67,12 @@ def test_bias_cli_other_bad_input(checkpoint, tmp_path, capsys):
     assert len(err) == 1 and "templates.txt, line 2: a template needs {person} exactly once" in err[0]
     assert main(["bias", str(checkpoint), "--crows-pairs", str(tmp_path / "missing.csv")]) == 2
     assert "missing.csv: no such file" in capsys.readouterr().err
+
+
+def test_bias_cli_fast_path_is_recorded(checkpoint, shared_data, tmp_path, capsys):
+    from albertkit.cli import main
+
+    summary = tmp_path / "bias.json"
+    data = shared_data / "bias" / "crows_pairs_anonymized.csv"
+    assert main(["bias", str(checkpoint), "--crows-pairs", str(data), "--limit", "2", "--fast", "bf16", "--summary", str(summary)]) == 0
+    assert json.loads(summary.read_text())["crows_pairs"]["precision"] == "bf16"

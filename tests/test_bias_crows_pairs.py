@@ -96,8 +96,12 @@ def test_scores_match_the_datasets_metric_through_transformers(checkpoint, real_
         more, less = reference_scores(hf_model, hf_tok, pair.sent_more, pair.sent_less, pair.stereo_antistereo)
         assert math.isclose(row["sent_more_log_prob"], more, abs_tol=1e-5), (pair.line, row["sent_more_log_prob"], more)
         assert math.isclose(row["sent_less_log_prob"], less, abs_tol=1e-5), (pair.line, row["sent_less_log_prob"], less)
-        assert (row["sent_more_score"], row["sent_less_score"]) == (round(more, 3), round(less, 3))
-        assert row["score"] == int(round(more, 3) > round(less, 3))
+        # The script's rounding to 3 decimals, wherever float noise cannot tip it over a boundary.
+        for got, want in ((row["sent_more_score"], more), (row["sent_less_score"], less)):
+            if abs((want * 1000) % 1 - 0.5) > 0.01:
+                assert got == round(want, 3)
+        if abs(more - less) > 2e-3:
+            assert row["score"] == int(more > less)
     # The summary is the script's: % of all pairs where sent_more scored higher.
     assert result.metric_score == round(sum(r["score"] for r in result.rows) / n * 100, 2)
     assert sum(v["pairs"] for v in result.by_bias_type.values()) == n
@@ -120,8 +124,10 @@ def test_pair_with_nothing_to_mask_is_neutral(checkpoint):
     pairs = [CrowsPair("Black", "White", "stereo", "race-color", 2), CrowsPair("Women cook.", "Men cook.", "antistereo", "gender", 3)]
     result = score_crows_pairs(model, tok, pairs)
     assert result.rows[0]["sent_more_score"] == result.rows[0]["sent_less_score"] == 0.0
-    assert result.rows[0]["score"] == 0 and result.neutral >= 1
-    assert result.stereotype_score is None or result.neutral == 1
+    assert result.rows[0]["score"] == 0
+    # the only stereo pair is neutral, so there is no stereotype score; the other pair has shared pieces
+    assert result.neutral == 1 and result.stereotype_score is None and result.antistereotype_score is not None
+    assert result.rows[1]["sent_more_score"] < 0
 
 
 def test_read_crows_pairs_names_file_line_and_column(tmp_path):
