@@ -152,3 +152,17 @@ def test_shipped_models_card_is_generated_from_its_files():
 
     assert (SHIPPED / "bias_results.json").is_file()
     assert (SHIPPED / "README.md").read_text(encoding="utf-8") == render_card(SHIPPED)
+
+
+def test_card_of_a_pretraining_runs_model_reads_the_run_folder(folder, tmp_path):
+    """``albertkit pretrain --output RUN`` keeps its logs in RUN and the model in RUN/model."""
+    import shutil
+
+    from albertkit.model_card.card import render_card
+
+    run = tmp_path / "run"
+    shutil.copytree(folder, run / "model", ignore=shutil.ignore_patterns("training", "card_notes.md", "eval"))
+    for name in ("pretraining_recipe.json", "train_log.csv", "eval_log.csv"):
+        shutil.copy(folder / "training" / name, run / name)
+    body = render_card(run / "model")
+    assert "| documents | 1,234 for training, 56 held out |" in body and "`../eval_log.csv`" in body

@@ -15,6 +15,9 @@ Every number on the card comes from a file in the folder (or one passed in); not
                                  sequence length, masking, optimizer, steps, batch, precision.
                                  Several runs in one folder are told apart by a file-name prefix
                                  (``phase1_pretraining_recipe.json``, ``phase1_eval_log.csv``...)
+                                 When the folder has no ``training/`` but is a run's ``model/``
+                                 (``albertkit pretrain --output RUN`` saves to ``RUN/model``), the
+                                 logs are read from ``RUN`` itself
 ``training/*train_log.csv``      the last logged step and loss, the median tokens/s
 ``training/*eval_log.csv``       the held-out evaluations during training, one table row each
 evaluation files                 JSON files in the folder, ``training/`` and ``eval/`` that
@@ -218,8 +221,16 @@ def _runs(training: Path) -> list[str]:
     return sorted(found)
 
 
+def _training_dir(folder: Path) -> Path:
+    """``folder/training``, or the pretraining run folder that holds ``folder`` as its ``model/``."""
+    if (folder / TRAINING_DIR).is_dir() or not (folder.parent / "pretraining_recipe.json").is_file():
+        return folder / TRAINING_DIR
+    return folder.parent
+
+
 def _training_section(folder: Path) -> str:
-    training = folder / TRAINING_DIR
+    training = _training_dir(folder)
+    shown = TRAINING_DIR if training == folder / TRAINING_DIR else ".."  # paths as seen from the model folder
     if not training.is_dir() or not _runs(training):
         return ""
     parts = []
@@ -249,13 +260,13 @@ def _training_section(folder: Path) -> str:
                 speeds = [v for v in (_num(r.get("tokens_per_s")) for r in log) if v]
                 rows.append(("last logged step", f"{_int(log[-1].get('step'))}: training loss {_loss(log[-1].get('loss'))}"
                              + (f"; median {statistics.median(speeds):,.0f} tokens/s" if speeds else "")))
-        parts.append(f"### {title}\n\n" + (_table(["", ""], rows) if rows else "") + f"\n\nFiles: `{TRAINING_DIR}/{prefix}*`.")
+        parts.append(f"### {title}\n\n" + (_table(["", ""], rows) if rows else "") + f"\n\nFiles: `{shown}/{prefix}*`.")
         eval_path = training / f"{prefix}eval_log.csv"
         if eval_path.is_file():
             evals = _csv(eval_path)
             if evals:
                 parts.append(
-                    f"Held-out evaluation during {title} (`{TRAINING_DIR}/{eval_path.name}`):\n\n"
+                    f"Held-out evaluation during {title} (`{shown}/{eval_path.name}`):\n\n"
                     + _table(
                         ["step", "masked_lm_loss", "masked_lm_accuracy", "sentence_order_loss", "sentence_order_accuracy", "instances"],
                         [(r.get("step"), _loss(r.get("masked_lm_loss")), _pct(r.get("masked_lm_accuracy")),
