@@ -69,15 +69,17 @@ def _alike(pairs, folder, n):
 
     ours, ref = AlbertTokenizer.from_pretrained(folder), hf_tokenizer(folder)
     keep = []
+    quota = {"stereo": n - n // 2, "antistereo": n // 2}  # both directions of the metric
     for p in pairs:
-        if all(list(ours.encode(s.lower())) == list(ref.encode(s.lower())) for s in (p.sent_more, p.sent_less)):
+        if quota[p.stereo_antistereo] and all(list(ours.encode(s.lower())) == list(ref.encode(s.lower())) for s in (p.sent_more, p.sent_less)):
             keep.append(p)
+            quota[p.stereo_antistereo] -= 1
         if len(keep) == n:
             return keep
     raise AssertionError(f"only {len(keep)} pairs tokenize alike")
 
 
-@pytest.mark.parametrize("n", [pytest.param(8, id="fast"), pytest.param(150, id="slow", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n", [pytest.param(5, id="fast"), pytest.param(150, id="slow", marks=pytest.mark.slow)])
 def test_scores_match_the_datasets_metric_through_transformers(checkpoint, real_pairs, n):
     import transformers
 
