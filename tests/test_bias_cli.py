@@ -27,6 +27,8 @@ def test_bias_cli_writes_scores_and_summary(checkpoint, shared_data, tmp_path, c
     out = capsys.readouterr().out
     assert "CrowS-Pairs: 4 pairs" in out and "Caveat: Blodgett et al. (2021)" in out and "CC BY-SA 4.0" in out
     result = json.loads(summary.read_text())
+    assert result["command"] == (f"albertkit bias {checkpoint} --pair he she --top-k 3 --crows-pairs {data} --limit 4 "
+                                 f"--output {scores} --summary {summary}")
     assert result["probe"]["pairs"] == [["he", "she"]] and result["probe"]["top_k"] == 3
     crows = result["crows_pairs"]
     assert crows["pairs"] == 4 and crows["limit"] == 4 and crows["file_name"] == "crows_pairs_anonymized.csv"

@@ -69,7 +69,7 @@ def _bias(args: argparse.Namespace) -> int:
 
         model = optimize(model, args.fast)
     tokenizer = AlbertTokenizer.from_pretrained(args.model)
-    summary: dict = {"model": args.model, "command": "albertkit " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bias"] else None}
+    summary: dict = {"model": args.model, "command": _command(args)}
     summary["probe"] = occupation_probe(model, tokenizer, templates, pairs, args.top_k)
     lines = _probe_report(summary["probe"])
     if data is not None:
@@ -88,12 +88,25 @@ def _bias(args: argparse.Namespace) -> int:
         lines += _crows_report(summary["crows_pairs"])
         if args.output:
             cp.write_scores_csv(args.output, result)
-    if summary["command"] is None:
-        summary.pop("command")
     if args.summary:
         atomic_write_text(args.summary, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run (options at their defaults left out)."""
+    parts = ["albertkit", "bias", args.model]
+    if args.templates:
+        parts += ["--templates", args.templates]
+    for a, b in args.pair or []:
+        parts += ["--pair", a, b]
+    for flag, value, default in (("--top-k", args.top_k, 10), ("--crows-pairs", args.crows_pairs, None), ("--limit", args.limit, None),
+                                 ("--output", args.output, None), ("--summary", args.summary, None),
+                                 ("--max-tokens", args.max_tokens, 8192), ("--device", args.device, "cpu"), ("--fast", args.fast, None)):
+        if value != default:
+            parts += [flag, str(value)]
+    return shlex.join(parts)
 
 
 def _probe_report(probe: dict) -> list[str]:
