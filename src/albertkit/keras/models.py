@@ -77,6 +77,12 @@ class AlbertPreTrainedModel(keras.Model):
         return super().__call__(inputs, *args, **kwargs)
 
     @property
+    def _default_save_signature(self) -> None:
+        # Keras' TF backend would trace ``call`` on a float tensor of unknown shape for a default
+        # signature when the model is saved; ids need int [B, T], so export_savedmodel writes the signature.
+        return None
+
+    @property
     def backbone(self) -> "AlbertModel":
         return self if isinstance(self, AlbertModel) else getattr(self, self.base_model_prefix)
 
