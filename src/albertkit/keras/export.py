@@ -39,11 +39,15 @@ def export_savedmodel(model: Any, folder: str | os.PathLike, *, dtype: str = "in
     def serve(input_ids: Any, attention_mask: Any, token_type_ids: Any) -> dict[str, Any]:
         return model({"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}, training=False)
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(name="serving_default", fn=serve, input_signature=specs)
+    # A plain tf.Module that tracks the TensorFlow variables under the Keras ones, each once. Keras'
+    # ExportArchive tracks both the Keras variables and the tf.Variables its endpoint captures, and
+    # so writes every weight twice.
+    module = tf.Module()
+    module.weights = [variable.value for variable in model.weights]
+    # Only the concrete function is saved (as the signature): tracing the model once is the slow part.
+    signature = tf.function(serve, input_signature=specs, autograph=False).get_concrete_function()
     folder = Path(folder)
     old = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
     with atomic_folder(folder, exclude=old) as tmp:  # nothing of an older export survives
-        archive.write_out(str(tmp), verbose=False)
+        tf.saved_model.save(module, str(tmp), signatures={"serving_default": signature})
     return folder
