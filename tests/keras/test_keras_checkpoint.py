@@ -11,6 +11,8 @@ from keras_helpers import make_hf_checkpoint, padded_batch, require_keras, shape
 
 require_keras()
 
+import keras  # noqa: E402
+
 import albertkit.keras as ak_keras  # noqa: E402
 from albertkit import ModelNotFoundError  # noqa: E402
 from albertkit.keras.checkpoint import hf_variables  # noqa: E402
@@ -95,3 +97,17 @@ def test_bad_inputs_are_named():
         model(np.ones((3,), "int32"))
     with pytest.raises(ValueError, match="exceeds max_position_embeddings"):
         model(np.ones((1, 65), "int32"))
+
+
+def test_bfloat16_safetensors_load_as_float32(tmp_path):
+    import torch
+    import transformers
+
+    cfg = shape_config("g2k2")
+    folder = make_hf_checkpoint(cfg, "AlbertModel", tmp_path / "fp32")
+    hf = transformers.AlbertModel.from_pretrained(folder).to(torch.bfloat16)
+    hf.save_pretrained(tmp_path / "bf16")
+    model = ak_keras.AlbertModel.from_pretrained(tmp_path / "bf16")
+    state = {k: v.float().numpy() for k, v in hf.state_dict().items()}
+    got = keras.ops.convert_to_numpy(model.encoder.albert_layer_groups[1].albert_layers[0].ffn.kernel)
+    np.testing.assert_array_equal(got, state["encoder.albert_layer_groups.1.albert_layers.0.ffn.weight"].T)

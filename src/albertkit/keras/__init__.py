@@ -19,11 +19,11 @@ from typing import Any
 _LAZY = {
     "AlbertPreTrainedModel": "albertkit.keras.models",
     "AlbertModel": "albertkit.keras.models",
-    "AlbertForPreTraining": "albertkit.keras.models",
-    "AlbertForMaskedLM": "albertkit.keras.models",
-    "AlbertForSequenceClassification": "albertkit.keras.models",
-    "AlbertForTokenClassification": "albertkit.keras.models",
-    "AlbertForQuestionAnswering": "albertkit.keras.models",
+    "AlbertForPreTraining": "albertkit.keras.heads",
+    "AlbertForMaskedLM": "albertkit.keras.heads",
+    "AlbertForSequenceClassification": "albertkit.keras.heads",
+    "AlbertForTokenClassification": "albertkit.keras.heads",
+    "AlbertForQuestionAnswering": "albertkit.keras.heads",
     "export_savedmodel": "albertkit.keras.export",
 }
 

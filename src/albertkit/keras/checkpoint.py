@@ -67,7 +67,14 @@ def read_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
             from safetensors.numpy import load_file
 
             return load_file(str(path))
-        except Exception as exc:  # corrupt, truncated, or a dtype numpy lacks (bfloat16)
+        except TypeError as exc:  # a dtype numpy lacks: bfloat16 (a bf16 save of albertkit or transformers)
+            if "bfloat16" not in str(exc):
+                raise CheckpointError(f"{path}: cannot read weights ({exc})") from None
+            try:
+                return _read_bf16_safetensors(path)
+            except (OSError, ValueError, KeyError) as exc2:
+                raise CheckpointError(f"{path}: cannot read weights ({type(exc2).__name__}: {exc2})") from None
+        except Exception as exc:  # corrupt or truncated
             raise CheckpointError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from None
     try:
         import torch
@@ -83,6 +90,30 @@ def read_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
     return {k: v.float().numpy() if v.is_floating_point() else v.numpy() for k, v in state.items()}
+
+
+def _read_bf16_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """A safetensors file with bfloat16 tensors, as float32 (bf16 is the top half of an fp32)."""
+    plain = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
+    out: dict[str, np.ndarray] = {}
+    with open(path, "rb") as fh:
+        header_len = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(header_len))
+        start = 8 + header_len
+        for key, info in header.items():
+            if key == "__metadata__":
+                continue
+            begin, end = info["data_offsets"]
+            fh.seek(start + begin)
+            raw = fh.read(end - begin)
+            if info["dtype"] == "BF16":
+                value = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
+            elif info["dtype"] in plain:
+                value = np.frombuffer(raw, plain[info["dtype"]])
+            else:
+                raise CheckpointError(f"{path}: tensor {key} has dtype {info['dtype']}, which albertkit.keras cannot read")
+            out[key] = value.reshape(info["shape"]).copy()
+    return out
 
 
 def _adapt_keys(model: Any, state: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[str]]:

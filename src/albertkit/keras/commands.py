@@ -65,15 +65,16 @@ def _export_savedmodel(args: argparse.Namespace) -> int:
         raise CommandError(f"{exc}" if "albertkit[tf]" in str(exc) else f"SavedModel export needs tensorflow: pip install 'albertkit[tf]' ({exc})") from None
     from albertkit.config import CONFIG_NAME, AlbertConfig
     from albertkit.hub import resolve_file
-    from albertkit.keras import export_savedmodel, models
+    from albertkit.keras import export_savedmodel
+    from albertkit.keras.heads import TASK_CLASSES
 
     if args.task is None:
         config = AlbertConfig.from_json_file(resolve_file(args.model, CONFIG_NAME))
-        known = [a for a in (config.architectures or []) if a in models.TASK_CLASSES]
+        known = [a for a in (config.architectures or []) if a in TASK_CLASSES]
         name = known[0] if known else "AlbertModel"
     else:
         name = TASK_TO_CLASS[args.task]
-    model = models.TASK_CLASSES[name].from_pretrained(args.model)
+    model = TASK_CLASSES[name].from_pretrained(args.model)
     path = export_savedmodel(model, args.output, dtype="int64" if args.int64 else "int32")
     logger.info("wrote %s (%s, serving signature 'serving_default')", path, name)
     return 0
