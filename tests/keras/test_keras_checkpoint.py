@@ -111,3 +111,24 @@ def test_bfloat16_safetensors_load_as_float32(tmp_path):
     state = {k: v.float().numpy() for k, v in hf.state_dict().items()}
     got = keras.ops.convert_to_numpy(model.encoder.albert_layer_groups[1].albert_layers[0].ffn.kernel)
     np.testing.assert_array_equal(got, state["encoder.albert_layer_groups.1.albert_layers.0.ffn.weight"].T)
+
+
+def test_load_run_and_save_never_import_torch(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "from albertkit import AlbertTokenizer\n"
+        "from albertkit.keras import AlbertForPreTraining\n"
+        "model = AlbertForPreTraining.from_pretrained('albert-mini-en')\n"
+        "model(AlbertTokenizer.from_pretrained('albert-mini-en')('hi there', return_tensors='tf'))\n"
+        f"model.save_pretrained({str(tmp_path / 'out')!r})\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+    assert (tmp_path / "out" / "model.safetensors").is_file()
