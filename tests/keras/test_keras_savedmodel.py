@@ -49,26 +49,18 @@ def test_savedmodel_outputs_equal_keras_and_shared_block_is_stored_once(pretrain
     assert n_params * 4 <= data < n_params * 4 * 1.05 + 65536
 
 
-def test_export_replaces_an_older_folder_whole(pretraining_folder, tmp_path):
-    (tmp_path / "sm").mkdir()
-    (tmp_path / "sm" / "stale.txt").write_text("old")
-    model = ak_keras.AlbertForQuestionAnswering.from_pretrained(pretraining_folder)
-    ak_keras.export_savedmodel(model, tmp_path / "sm", dtype="int64")
-    assert not (tmp_path / "sm" / "stale.txt").exists()
-    signature = _serve(tmp_path / "sm").signatures["serving_default"]
-    batch = padded_batch(120)
-    got = signature(**{k: tf.constant(v, tf.int64) for k, v in batch.items()})
-    want = model(batch)
-    for key in ("start_logits", "end_logits"):
-        np.testing.assert_allclose(got[key].numpy(), np.asarray(want[key]), atol=1e-6, rtol=0)
-
-
 def test_cli_export_savedmodel_takes_the_class_from_config(tmp_path, capsys):
+    """Also: --int64 inputs, and an older folder's files do not survive."""
     folder = make_hf_checkpoint(shape_config("g2k2"), "AlbertForSequenceClassification", tmp_path / "cls")
-    assert main(["export", "savedmodel", str(folder), str(tmp_path / "serving" / "1")]) == 0
-    signature = _serve(tmp_path / "serving" / "1").signatures["serving_default"]
+    out = tmp_path / "serving" / "1"
+    out.mkdir(parents=True)
+    (out / "stale.txt").write_text("from an older export")
+    assert main(["export", "savedmodel", str(folder), str(out), "--int64"]) == 0
+    assert not (out / "stale.txt").exists()  # the folder is replaced as a whole
+    signature = _serve(out).signatures["serving_default"]
+    assert all(spec.dtype == tf.int64 for spec in signature.structured_input_signature[1].values())
     batch = padded_batch(120)
-    got = signature(**{k: tf.constant(v) for k, v in batch.items()})["logits"].numpy()
+    got = signature(**{k: tf.constant(v, tf.int64) for k, v in batch.items()})["logits"].numpy()
     want = np.asarray(ak_keras.AlbertForSequenceClassification.from_pretrained(folder)(batch)["logits"])
     assert got.shape == (3, 3)
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
