@@ -32,22 +32,15 @@ import torch
 
 from albertkit.config import CONFIG_NAME, AlbertConfig
 from albertkit.hub import ModelNotFoundError, resolve_file, resolve_first
+from albertkit.layout import HEAD_PREFIXES_ALL, SAFE_WEIGHTS_NAME, TIED_KEYS, WEIGHTS_NAME, CheckpointError
 from albertkit.utils import atomic_folder, ordinary_permissions
 
 __all__ = ["CheckpointError", "load_pretrained", "save_pretrained", "load_state_dict_file", "resolve_dtype"]
 
 logger = logging.getLogger(__name__)
 
-SAFE_WEIGHTS_NAME = "model.safetensors"
-WEIGHTS_NAME = "pytorch_model.bin"
-TIED_KEYS = ("predictions.decoder.weight", "predictions.decoder.bias")
-HEAD_PREFIXES_ALL = ("predictions.", "sop_classifier.", "classifier.", "qa_outputs.")
 
 M = TypeVar("M", bound="torch.nn.Module")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that does not fit the model: the message lists the offending keys."""
 
 
 _DTYPES = {

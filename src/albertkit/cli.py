@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "albertkit.finetuning.commands",
     "albertkit.export_commands",
     "albertkit.model_card.commands",
+    "albertkit.keras.commands",  # after export_commands: adds `export savedmodel`
 )
 
 

@@ -809,8 +809,8 @@ class AlbertTokenizer:
             raise ValueError(f"max_length must be >= 0, got {max_length}")
         if pad_to_multiple_of is not None and pad_to_multiple_of <= 0:
             raise ValueError(f"pad_to_multiple_of must be positive, got {pad_to_multiple_of}")
-        if return_tensors not in (None, "pt", "np"):
-            raise ValueError(f"return_tensors must be None, 'pt' or 'np', got {return_tensors!r}")
+        if return_tensors not in (None, *TENSOR_TYPES):
+            raise ValueError(f"return_tensors must be None, 'pt', 'np', 'tf' or 'jax', got {return_tensors!r}")
         if stride < 0:
             raise ValueError(f"stride must be >= 0, got {stride}")
 
@@ -1091,12 +1091,31 @@ def _truncation_mode(truncation: Any) -> str | None:
     raise ValueError(f"truncation must be a bool, 'longest_first', 'only_first' or 'only_second', got {truncation!r}")
 
 
+# return_tensors -> (module, install hint). "tf" and "jax" give int32, the dtype transformers' TF and Flax
+# tokenizers returned and the Keras models' SavedModel signature takes; "pt" and "np" give int64.
+TENSOR_TYPES = {
+    "pt": ("torch", "pip install torch"),
+    "np": ("numpy", "pip install numpy"),
+    "tf": ("tensorflow", "pip install 'albertkit[tf]'"),
+    "jax": ("jax", "pip install jax"),
+}
+
+
 def _to_tensor(value: list, kind: str) -> Any:
     if kind == "np":
         return np.asarray(value, dtype=np.int64)
-    import torch
+    module, hint = TENSOR_TYPES[kind]
+    try:
+        lib = __import__(module)
+    except ImportError:
+        raise ImportError(f"return_tensors={kind!r} needs {module}: {hint}") from None
+    if kind == "tf":
+        return lib.constant(np.asarray(value, dtype=np.int32))
+    if kind == "jax":
+        import jax.numpy as jnp
 
-    return torch.tensor(value, dtype=torch.long)
+        return jnp.asarray(np.asarray(value, dtype=np.int32))
+    return lib.tensor(value, dtype=lib.long)
 
 
 def _as_id_list(ids: Any) -> list:

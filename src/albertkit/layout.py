@@ -1,0 +1,23 @@
+"""Facts of the Hugging Face checkpoint folder that every loader shares (PyTorch and Keras).
+
+No torch or keras import here: :mod:`albertkit.checkpoint` and :mod:`albertkit.keras` both read
+these names, and neither framework needs the other to know them.
+
+    >>> SAFE_WEIGHTS_NAME, WEIGHTS_NAME
+    ('model.safetensors', 'pytorch_model.bin')
+"""
+
+from __future__ import annotations
+
+__all__ = ["CheckpointError", "SAFE_WEIGHTS_NAME", "WEIGHTS_NAME", "TIED_KEYS", "HEAD_PREFIXES_ALL"]
+
+SAFE_WEIGHTS_NAME = "model.safetensors"
+WEIGHTS_NAME = "pytorch_model.bin"
+# The MLM decoder is the word embedding matrix and predictions.bias (key policy 3 of albertkit.checkpoint).
+TIED_KEYS = ("predictions.decoder.weight", "predictions.decoder.bias")
+# Every head's key prefix in a checkpoint (key policy 4).
+HEAD_PREFIXES_ALL = ("predictions.", "sop_classifier.", "classifier.", "qa_outputs.")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that does not fit the model: the message lists the offending keys."""
