@@ -32,6 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from albertkit.config import AlbertConfig
+from albertkit.cpu import cpu_capability, warn_bf16_slow
+from albertkit.fused import fuse_cpu_layers
 
 __all__ = [
     "MODES",
@@ -42,12 +44,13 @@ __all__ = [
     "quantize_onnx_int8",
     "OrtModel",
     "optimize",
+    "auto_mode",
     "ONNX_INSTALL_HINT",
 ]
 
 logger = logging.getLogger(__name__)
 
-MODES = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
+MODES = ("fp32", "bf16", "int8", "onnx", "onnx-int8", "auto")
 ONNX_INSTALL_HINT = "ONNX export / ONNX Runtime need the optional extras: pip install 'albertkit[onnx]'"
 
 # Per class: the extra inputs its graph takes (beyond input_ids / attention_mask / token_type_ids) and
@@ -76,15 +79,13 @@ TASK_TO_CLASS = {
 
 # ------------------------------------------------------------------------------ bf16
 def bf16_supported(device: torch.device | str = "cpu") -> bool:
-    """Whether bf16 matmuls run natively (CUDA with bf16, or a CPU with AVX512-BF16 / AMX)."""
+    """Whether bf16 matmuls run natively: a bf16 GPU, or a CPU with AMX / AVX512-BF16 (:mod:`albertkit.cpu`)."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
-    # oneDNN's own check: true on CPUs with AVX512-BF16 or AMX, where bf16 GEMMs run natively.
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    return bool(torch.backends.mkldnn.is_available() and check is not None and check())
+    return cpu_capability().native_bf16
 
 
 def to_bf16(model: nn.Module, *, strict: bool = False) -> nn.Module:
@@ -93,10 +94,15 @@ def to_bf16(model: nn.Module, *, strict: bool = False) -> nn.Module:
     Casting the weights, rather than autocast, lets the CPU kernels use pre-packed bf16 weights and
     skips a cast of every weight at every call. LayerNorm then also runs in bf16 (its statistics are
     accumulated in fp32 by PyTorch's kernel); losses are computed in fp32 by the model.
-    With ``strict=True`` a CPU without native bf16 raises instead of running a slow emulation.
+    On a CPU without native bf16 the plain torch kernels run it, correctly but slower than fp32,
+    and a warning says so once; ``strict=True`` raises there instead.
     """
-    if strict and not bf16_supported(next(model.parameters()).device):
-        raise RuntimeError("this device has no native bf16 support (AVX512-BF16/AMX or a bf16 GPU); use fp32")
+    device = next(model.parameters()).device
+    if not bf16_supported(device):
+        if strict:
+            raise RuntimeError("this device has no native bf16 support (AVX512-BF16/AMX or a bf16 GPU); use fp32")
+        if device.type == "cpu":
+            warn_bf16_slow()
     return model.to(torch.bfloat16)
 
 
@@ -328,20 +334,49 @@ def _output_class(cls: type) -> type:
 
 
 # ----------------------------------------------------------------------------- entry
+def auto_mode(device: torch.device | str = "cpu") -> str:
+    """The fastest path that is correct on this device, by capability class (what ``"auto"`` picks).
+
+    bf16 where bf16 GEMMs run natively (AMX, AVX512-BF16, a bf16 GPU); on an x86 CPU without them,
+    torch's int8 (fbgemm runs int8 GEMMs with AVX2 or AVX-512, and keeps the activation range
+    reduced to 7 bits where u8 x s8 products could saturate); fp32 elsewhere (x86 without AVX2,
+    aarch64 without bf16, other devices). Each meets the agreement bounds the tests assert
+    (tests/test_cpu_paths.py).
+    """
+    device = torch.device(device)
+    if bf16_supported(device):
+        return "bf16"
+    if device.type != "cpu":
+        return "fp32"
+    cap = cpu_capability()
+    if cap.level in ("avx2", "avx512", "avx512_bf16", "amx") and "fbgemm" in torch.backends.quantized.supported_engines:
+        return "int8"
+    return "fp32"
+
+
 def optimize(model: nn.Module, mode: str = "fp32", *, cache_dir: str | os.PathLike | None = None) -> Any:
     """``model`` on the fast path ``mode`` (one of :data:`MODES`); the hook pipelines and the CLI use.
 
-    ``"fp32"`` returns the model unchanged (eval mode), ``"bf16"`` casts it in place, ``"int8"``
-    returns a quantized copy, ``"onnx"`` / ``"onnx-int8"`` export it (into ``cache_dir`` or a
-    temporary folder kept for the process's life) and return an :class:`OrtModel`.
+        >>> fast = optimize(model, "auto")  # bf16 with AMX / AVX512-BF16, int8 on AVX2  # doctest: +SKIP
+
+    ``"fp32"`` returns the model itself in eval mode with the fused oneDNN CPU block swapped in
+    (:mod:`albertkit.fused`, same parameters and state-dict keys); ``"bf16"`` casts it in place (fused
+    too where the CPU has native bf16); ``"int8"`` returns a quantized copy; ``"onnx"`` /
+    ``"onnx-int8"`` export it (into ``cache_dir`` or a temporary folder kept for the process's life)
+    and return an :class:`OrtModel`; ``"auto"`` picks by :func:`auto_mode` and logs its choice.
     """
     if mode not in MODES:
         raise ValueError(f"unknown fast path {mode!r}; use one of {', '.join(MODES)}")
     model.eval()
+    if mode == "auto":
+        device = next(model.parameters()).device
+        mode = auto_mode(device)
+        where = cpu_capability().describe() if device.type == "cpu" else str(device)
+        logger.info("fast path auto -> %s (CPU class %s)", mode, where)
     if mode == "fp32":
-        return model
+        return fuse_cpu_layers(model)
     if mode == "bf16":
-        return to_bf16(model)
+        return fuse_cpu_layers(to_bf16(model))
     if mode == "int8":
         return quantize_int8(model)
     folder = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="albertkit-onnx-"))
