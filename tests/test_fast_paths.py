@@ -154,3 +154,15 @@ def test_from_pretrained_quantize_int8(tmp_path):
     assert ".quantized." in type(model.albert.encoder.albert_layer_groups[0].albert_layers[0].ffn).__module__
     with pytest.raises(ValueError, match="quantize"):
         am.AlbertForSequenceClassification.from_pretrained(str(tmp_path), quantize="int4")
+
+
+def test_model_copied_under_inference_mode_runs_fused():
+    # Weights made inside inference_mode have no version counter; the packed-weight cache must cope.
+    import copy
+
+    model = am.AlbertModel(small_config()).eval()
+    batch = inputs(model.config)
+    with torch.inference_mode():
+        ref = model(**batch).last_hidden_state
+        out = optimize(copy.deepcopy(model), "fp32")(**batch).last_hidden_state
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)

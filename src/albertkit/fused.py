@@ -62,6 +62,15 @@ def _pack(weight: Tensor) -> Tensor:
     return weight
 
 
+def _stamp(t: Tensor) -> tuple[int, int]:
+    """Storage and version counter of a weight: a changed stamp means the packed copy is stale.
+
+    Tensors made under ``torch.inference_mode`` (a model copied or cast there) keep no version
+    counter; their storage still identifies them.
+    """
+    return t.data_ptr(), -1 if t.is_inference() else t._version
+
+
 class FusedAlbertLayer(AlbertLayer):
     """``AlbertLayer`` whose CPU inference runs four fused oneDNN GEMMs (see the module doc).
 
@@ -105,7 +114,7 @@ class FusedAlbertLayer(AlbertLayer):
         ``.to(dtype)`` or an optimizer step invalidates it.
         """
         linears = self._linears()
-        key = tuple((m.weight.data_ptr(), m.weight._version, m.bias.data_ptr(), m.bias._version) for m in linears)
+        key = tuple((_stamp(m.weight), _stamp(m.bias)) for m in linears)
         if self._packed_cache is not None and self._packed_cache[0] == key:
             return self._packed_cache[1]
         a = self.attention
