@@ -137,7 +137,7 @@ def _detect() -> CpuCapability:
         if limit is not None and _rank(limit) < _rank(level):
             level, source = limit, name
     native_bf16 = onednn_bf16 and (
-        _rank(level) >= _rank("avx512_bf16") or (level == "avx2" and source == "cpu" and "avx_ne_convert" in flags)
+        _rank(level) >= _rank("avx512_bf16") or (level == "avx2" and not forced and "avx_ne_convert" in flags)
     )
     vnni = ("avx512_vnni" in flags and _rank(level) >= _rank("avx512")) or (
         "avx_vnni" in flags and level == "avx2" and source == "cpu"

@@ -243,33 +243,33 @@ def _share_weights(proto: Any) -> None:
     from onnx import helper, numpy_helper
 
     graph = proto.graph
-    inits = {i.name for i in graph.initializer}
-    alias = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity" and n.input[0] in inits}
+    names = {i.name for i in graph.initializer}
+    alias = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity" and n.input[0] in names}
     outputs = {o.name for o in graph.output}
     alias = {k: v for k, v in alias.items() if k not in outputs}
     if alias:
-        keep = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
-        for node in keep:
+        nodes = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+        for node in nodes:
             for i, name in enumerate(node.input):
                 if name in alias:
                     node.input[i] = alias[name]
         del graph.node[:]
-        graph.node.extend(keep)
+        graph.node.extend(nodes)
     by_shape: dict[tuple[int, ...], list[Any]] = {}
     for init in graph.initializer:
-        if len(init.dims) == 2 and init.dims[0] * init.dims[1] >= 4096:  # small ones are not worth it
+        if len(init.dims) == 2 and init.dims[0] != init.dims[1] and init.dims[0] * init.dims[1] >= 4096:
             by_shape.setdefault(tuple(init.dims), []).append(init)
-    replaced = []
-    for shape, inits in by_shape.items():
-        for candidate in by_shape.get(shape[::-1], []) if shape[0] != shape[1] else []:
-            for init in inits:
-                if init.name in replaced or candidate.name in replaced:
+    replaced: list[str] = []
+    for shape, group in by_shape.items():
+        for a in group:
+            for b in by_shape.get(shape[::-1], []):
+                if a.name in replaced or b.name in replaced or a.name > b.name:  # each pair once
                     continue
-                if np.array_equal(numpy_helper.to_array(init), numpy_helper.to_array(candidate).T):
-                    # keep the one with a parameter's name (the embedding table), derive the other
-                    keep, drop = (candidate, init) if candidate.name.startswith("model.") else (init, candidate)
-                    graph.node.insert(0, helper.make_node("Transpose", [keep.name], [drop.name], perm=[1, 0], name=f"{drop.name}_shared"))
-                    replaced.append(drop.name)
+                if np.array_equal(numpy_helper.to_array(a), numpy_helper.to_array(b).T):
+                    # keep the one named after a parameter (the embedding table), derive the other
+                    table, copy_ = (b, a) if b.name.startswith("model.") else (a, b)
+                    graph.node.insert(0, helper.make_node("Transpose", [table.name], [copy_.name], perm=[1, 0], name=f"{copy_.name}_shared"))
+                    replaced.append(copy_.name)
     for name in replaced:
         graph.initializer.remove(next(i for i in graph.initializer if i.name == name))
 
