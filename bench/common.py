@@ -107,6 +107,9 @@ def same_weights_models(cls_name: str, config, seed: int = 0):
         raise RuntimeError(f"weights did not transfer: missing {bad}, unexpected {unexpected}")
     if hasattr(theirs, "tie_weights"):
         theirs.tie_weights()
+    from albertkit.fused import fuse_cpu_layers
+
+    fuse_cpu_layers(ours)  # albertkit's CPU inference path (what optimize() and the pipelines use)
     return ours, theirs
 
 

@@ -56,3 +56,15 @@ def test_cli_fast_option(mlm) -> None:
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert len(result) == 2 and {"score", "token", "token_str", "sequence"} <= set(result[0])
+
+
+def test_cli_fast_auto_names_its_choice(mlm, capsys, caplog, monkeypatch) -> None:
+    import logging
+
+    from albertkit.cli import main
+
+    monkeypatch.setenv("ALBERTKIT_CPU_CAPABILITY", "avx2")  # a class without native bf16: auto is int8
+    with caplog.at_level(logging.INFO, logger="albertkit.fast"):
+        assert main(["fill-mask", SENTENCES[0], "--model", str(mlm), "--fast", "auto", "--top-k", "1"]) == 0
+    assert "fast path auto -> int8 (CPU class avx2" in caplog.text
+    assert len(json.loads(capsys.readouterr().out)) == 1

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import torch
 
 from albertkit.config import CONFIG_NAME, AlbertConfig
+from albertkit.cpu import warn_bf16_slow
 from albertkit.hub import ModelNotFoundError, resolve_file, resolve_first
 from albertkit.layout import HEAD_PREFIXES_ALL, SAFE_WEIGHTS_NAME, TIED_KEYS, WEIGHTS_NAME, CheckpointError
 from albertkit.utils import atomic_folder, ordinary_permissions
@@ -202,6 +203,8 @@ def load_pretrained(
     model.eval()
     if target_dtype is not None:
         model = model.to(dtype=target_dtype)
+        if target_dtype == torch.bfloat16 and torch.device(device or "cpu").type == "cpu":
+            warn_bf16_slow()  # correct everywhere, slower than fp32 without native bf16
     if device is not None:
         model = model.to(device)
     if quantize == "int8":

@@ -151,55 +151,9 @@ ACT2FN: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
-# ------------------------------------------------------------------ fused CPU linear
-# Profiling the eager forward on CPU (bench/profile_forward.py) shows that a third of the time of an
-# ``F.linear`` is not the GEMM: addmm first copies the broadcast bias into the output, then GELU and the
-# residual add each read and write the [B, T, I] / [B, T, H] activations once more. oneDNN's linear
-# takes the bias, the GELU and a residual add as epilogues of the GEMM, which saves those passes
-# (about 1.5x on the FFN in fp32, 1.9x in bf16 on this CPU). It has no autograd formula, so it is used
-# only for CPU inference; training and other devices take the plain ops below.
-_ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-# Epilogue names oneDNN knows, per hidden_act: (post-op, algorithm).
-_ONEDNN_ACT = {"gelu_new": ("gelu", "tanh"), "gelu_pytorch_tanh": ("gelu", "tanh"), "gelu_fast": ("gelu", "tanh"),
-               "gelu": ("gelu", "none"), "relu": ("relu", "")}
-
-
 def _tracing() -> bool:
-    """Inside ONNX export / torch.jit.trace / torch.compile: only standard ops, no data-dependent branches."""
+    """Inside ONNX export / torch.jit.trace / torch.compile: no data-dependent branches."""
     return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
-
-
-def _onednn_usable(x: Tensor, *modules: nn.Module) -> bool:
-    """True when the fused CPU kernels apply: plain Linears, CPU fp32/bf16, nothing needs gradients."""
-    if not _ONEDNN_LINEAR or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bfloat16):
-        return False
-    if _tracing():
-        return False
-    for m in modules:
-        if type(m) is not nn.Linear or m.weight.dtype != x.dtype or m.bias is None:
-            return False  # e.g. a dynamically quantized Linear: it runs its own kernel
-    if torch.is_grad_enabled() and (x.requires_grad or any(m.weight.requires_grad for m in modules)):
-        return False
-    return True
-
-
-def _pack(weight: Tensor) -> Tensor:
-    """bf16 weights in oneDNN's blocked layout (the AMX kernels otherwise reorder them every call).
-
-    fp32 gains nothing from it here, so fp32 weights are used as they are.
-    """
-    if weight.dtype == torch.bfloat16:
-        return torch.ops.mkldnn._reorder_linear_weight(weight, None)
-    return weight
-
-
-def _onednn_linear(x: Tensor, weight: Tensor, bias: Tensor, act: tuple[str, str] = ("none", ""), residual: Tensor | None = None) -> Tensor:
-    """``act(x @ W.T + b)`` or ``x @ W.T + b + residual`` in one oneDNN call (x [..., in] -> [..., out])."""
-    # Name the overload: left to choose, torch tries the wrong one first and formats an error message
-    # that prints the whole bias (about 3 ms per call, 24 calls per forward).
-    if residual is not None:
-        return torch.ops.mkldnn._linear_pointwise.binary(x, residual, weight, bias, "add")
-    return torch.ops.mkldnn._linear_pointwise.default(x, weight, bias, act[0], [], act[1])
 
 
 def _extended_attention_mask(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
@@ -265,11 +219,7 @@ class AlbertEmbeddings(nn.Module):
 
 
 class AlbertAttention(nn.Module):
-    """Multi-head self-attention with the post-LayerNorm residual (``attention.LayerNorm``).
-
-    Q, K and V are projected by one fused matmul: the encoder concatenates the three weights once
-    per forward and reuses them for all L applications of the shared block.
-    """
+    """Multi-head self-attention with the post-LayerNorm residual (``attention.LayerNorm``)."""
 
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__()
@@ -283,38 +233,14 @@ class AlbertAttention(nn.Module):
         self.attention_dropout = nn.Dropout(config.attention_probs_dropout_prob)
         self.output_dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def fused_qkv(self) -> tuple[Tensor, Tensor] | None:
-        """The [3H, H] weight and [3H] bias of the fused projection (differentiable).
+    def split_heads(self, x: Tensor) -> Tensor:
+        """[B, T, H] -> [B, A, T, D]."""
+        B, T, _ = x.shape
+        return x.view(B, T, self.num_attention_heads, self.attention_head_size).transpose(1, 2)
 
-        None when the projections are not plain Linears (e.g. int8 dynamic quantization,
-        :mod:`albertkit.fast`): they then run one by one.
-        """
-        if not all(type(m) is nn.Linear for m in (self.query, self.key, self.value)):
-            return None
-        weight = torch.cat([self.query.weight, self.key.weight, self.value.weight], dim=0)
-        bias = torch.cat([self.query.bias, self.key.bias, self.value.bias], dim=0)
-        return weight, bias
-
-    def forward(
-        self,
-        hidden_states: Tensor,
-        attention_mask: Tensor | None = None,
-        qkv: tuple[Tensor, Tensor] | None = None,
-        output_attentions: bool = False,
-        packed: dict[str, Tensor] | None = None,
-    ) -> tuple[Tensor, Tensor | None]:
-        B, T, H = hidden_states.shape
-        A, D = self.num_attention_heads, self.attention_head_size
-        qkv = qkv if qkv is not None else self.fused_qkv()
-        if qkv is None:
-            mixed = torch.cat([self.query(hidden_states), self.key(hidden_states), self.value(hidden_states)], dim=-1)
-        elif packed is not None:  # CPU inference: see _onednn_linear
-            mixed = _onednn_linear(hidden_states, packed["qkv"], qkv[1])
-        else:
-            mixed = F.linear(hidden_states, qkv[0], qkv[1])
-        # [B, T, 3H] -> [3, B, A, T, D]
-        q, k, v = mixed.view(B, T, 3, A, D).permute(2, 0, 3, 1, 4).unbind(0)
-        dropout_p = self.attention_dropout.p if self.training else 0.0
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, attention_mask: Tensor | None, output_attentions: bool) -> tuple[Tensor, Tensor | None]:
+        """softmax(q k^T / sqrt(D) + mask) v over [B, A, T, D] heads -> context [B, T, H] (and the probabilities)."""
+        B, A, T, D = q.shape
         probs = None
         if output_attentions:
             scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(D)  # [B, A, T, T]
@@ -324,10 +250,17 @@ class AlbertAttention(nn.Module):
             context = torch.matmul(self.attention_dropout(probs), v)
         else:
             mask = attention_mask.to(q.dtype) if attention_mask is not None else None
+            dropout_p = self.attention_dropout.p if self.training else 0.0
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-        context = context.transpose(1, 2).reshape(B, T, H)  # [B, T, H]
-        if packed is not None:  # dense + bias + residual in one call (no dropout in inference)
-            return self.LayerNorm(_onednn_linear(context, packed["dense"], self.dense.bias, residual=hidden_states)), probs
+        return context.transpose(1, 2).reshape(B, T, A * D), probs
+
+    def forward(
+        self, hidden_states: Tensor, attention_mask: Tensor | None = None, output_attentions: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        q = self.split_heads(self.query(hidden_states))
+        k = self.split_heads(self.key(hidden_states))
+        v = self.split_heads(self.value(hidden_states))
+        context, probs = self.attend(q, k, v, attention_mask, output_attentions)
         out = self.output_dropout(self.dense(context))
         return self.LayerNorm(hidden_states + out), probs
 
@@ -350,54 +283,11 @@ class AlbertLayer(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
-        self,
-        hidden_states: Tensor,
-        attention_mask: Tensor | None = None,
-        qkv: tuple[Tensor, Tensor] | None = None,
-        output_attentions: bool = False,
-        packed: dict[str, Tensor] | None = None,
+        self, hidden_states: Tensor, attention_mask: Tensor | None = None, output_attentions: bool = False
     ) -> tuple[Tensor, Tensor | None]:
-        attention_output, probs = self.attention(hidden_states, attention_mask, qkv, output_attentions, packed)
-        if packed is not None:  # CPU inference: GELU and the residual add run as GEMM epilogues
-            act = _ONEDNN_ACT.get(self.hidden_act)
-            if act is not None:
-                intermediate = _onednn_linear(attention_output, packed["ffn"], self.ffn.bias, act)
-            else:
-                intermediate = self.activation(_onednn_linear(attention_output, packed["ffn"], self.ffn.bias))
-            out = _onednn_linear(intermediate, packed["ffn_output"], self.ffn_output.bias, residual=attention_output)
-            return self.full_layer_layer_norm(out), probs
+        attention_output, probs = self.attention(hidden_states, attention_mask, output_attentions)
         ffn_output = self.dropout(self.ffn_output(self.activation(self.ffn(attention_output))))
         return self.full_layer_layer_norm(ffn_output + attention_output), probs
-
-    def packed_weights(self) -> tuple[tuple[Tensor, Tensor], dict[str, Tensor]]:
-        """The fused QKV (weight, bias) and the block's weights laid out for :func:`_onednn_linear`.
-
-        Shared by every application of this block (ALBERT reuses it L times) and cached between
-        forwards: concatenating and reordering cost ~10 ms per call, a quarter of a 1 x 16 forward.
-        The cache key holds each weight's storage and version counter, so ``load_state_dict``,
-        ``.to(dtype)`` or an optimizer step invalidates it.
-        """
-        a = self.attention
-        weights = (a.query, a.key, a.value, a.dense, self.ffn, self.ffn_output)
-        key = tuple((m.weight.data_ptr(), m.weight._version, m.bias.data_ptr(), m.bias._version) for m in weights)
-        cached = getattr(self, "_packed_cache", None)
-        if cached is not None and cached[0] == key:
-            return cached[1], cached[2]
-        with torch.no_grad():
-            qkv = a.fused_qkv()
-            packed = {
-                "qkv": _pack(qkv[0]),
-                "dense": _pack(a.dense.weight),
-                "ffn": _pack(self.ffn.weight),
-                "ffn_output": _pack(self.ffn_output.weight),
-            }
-        self._packed_cache = (key, qkv, packed)
-        return qkv, packed
-
-    def can_fuse(self, hidden_states: Tensor) -> bool:
-        """Whether the fused inference kernels apply (eval mode, CPU, plain Linears, no gradients)."""
-        a = self.attention
-        return not self.training and _onednn_usable(hidden_states, a.query, a.key, a.value, a.dense, self.ffn, self.ffn_output)
 
 
 class AlbertLayerGroup(nn.Module):
@@ -435,21 +325,11 @@ class AlbertTransformer(nn.Module):
         hidden_states = self.embedding_hidden_mapping_in(hidden_states)  # [B, T, H]
         all_hidden = [hidden_states] if output_hidden_states else None
         all_attn: list[Tensor] | None = [] if output_attentions else None
-        fused: dict[int, tuple[Tensor, Tensor] | None] = {}  # one QKV concatenation per shared block
-        packed: dict[int, dict[str, Tensor] | None] = {}  # and, for CPU inference, one weight layout
         for layer in self.blocks():
-            key = id(layer)
-            if key not in fused:
-                if layer.can_fuse(hidden_states):
-                    fused[key], packed[key] = layer.packed_weights()
-                else:
-                    fused[key], packed[key] = layer.attention.fused_qkv(), None
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                hidden_states, probs = checkpoint(
-                    layer, hidden_states, attention_mask, fused[key], output_attentions, use_reentrant=False
-                )
+                hidden_states, probs = checkpoint(layer, hidden_states, attention_mask, output_attentions, use_reentrant=False)
             else:
-                hidden_states, probs = layer(hidden_states, attention_mask, fused[key], output_attentions, packed[key])
+                hidden_states, probs = layer(hidden_states, attention_mask, output_attentions)
             if all_attn is not None:
                 all_attn.append(probs)
             if all_hidden is not None:

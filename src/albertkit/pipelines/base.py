@@ -173,11 +173,11 @@ class Pipeline:
         self.truncation = truncation
         self.progress = progress
         self.model, self.model_name = self._load_model(model)
-        if fast is not None:
-            # bf16 / int8 / ONNX Runtime paths (albertkit.fast); each keeps the model's call signature.
-            from albertkit.fast import optimize
+        # fp32 (default: the fused CPU block) / bf16 / int8 / ONNX Runtime / auto (albertkit.fast);
+        # each keeps the model's call signature.
+        from albertkit.fast import optimize
 
-            self.model = optimize(self.model, fast)
+        self.model = optimize(self.model, fast or "fp32")
         self.tokenizer = self._load_tokenizer(tokenizer, self.model_name)
         self.config = self.model.config
         # Longest window the model accepts: its position table, or the tokenizer's own limit.

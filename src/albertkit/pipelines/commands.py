@@ -36,9 +36,10 @@ def _common(p: argparse.ArgumentParser, texts: bool = True) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="inputs per forward pass (default 32)")
     p.add_argument(
         "--fast",
-        choices=("fp32", "bf16", "int8", "onnx", "onnx-int8"),
+        choices=("fp32", "bf16", "int8", "onnx", "onnx-int8", "auto"),
         default=None,
-        help="fast path: bf16 weights, int8 dynamic quantization, or ONNX Runtime (needs albertkit[onnx])",
+        help="fast path: bf16 weights, int8 dynamic quantization, ONNX Runtime (needs albertkit[onnx]), "
+        "or auto: the fastest correct one for this CPU, named on stderr (default fp32)",
     )
     p.add_argument("--truncate", action="store_true", help="cut too-long texts (with a warning) instead of failing")
 
