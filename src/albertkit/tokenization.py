@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 SPIECE_UNDERLINE = "\u2581"
 VOCAB_FILE = "spiece.model"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+TOKENIZER_FILE = "tokenizer.json"  # the `tokenizers` file; all that transformers 5 saves
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 # ALBERT's user-defined symbols (ids 5..12 of the released vocab).
 ALBERT_USER_SYMBOLS = ("(", ")", '"', "-", ".", "\u2013", "\u00a3", "\u20ac")
@@ -193,6 +194,8 @@ class AlbertTokenizer:
         remove_space: strip the text and collapse runs of whitespace to one space.
         keep_accents: keep accents; otherwise NFKD and drop combining marks.
         model_max_length: the length ``truncation=True`` / ``padding="max_length"`` use by default.
+        model_proto: a serialized SentencePiece model to use instead of reading ``vocab_file``
+            (then ``vocab_file`` only names where it came from, e.g. a ``tokenizer.json``).
     """
 
     vocab_files_names = {"vocab_file": VOCAB_FILE}
@@ -214,18 +217,25 @@ class AlbertTokenizer:
         mask_token: str = "[MASK]",
         model_max_length: int = 512,
         num_threads: int | None = None,
+        model_proto: bytes | None = None,
         **kwargs: Any,
     ) -> None:
         import sentencepiece as spm
 
         path = Path(vocab_file)
-        if not path.is_file():
-            raise TokenizerError(f"{path}: SentencePiece model not found")
         self.sp = spm.SentencePieceProcessor()
-        try:
-            self.sp.Load(str(path))
-        except (OSError, RuntimeError) as exc:  # sentencepiece raises OSError on a bad proto
-            raise TokenizerError(f"{path}: not a valid SentencePiece model ({exc})") from None
+        if model_proto is not None:  # rebuilt from another file (tokenizer.json); path names that file
+            try:
+                self.sp.LoadFromSerializedProto(model_proto)
+            except (OSError, RuntimeError) as exc:
+                raise TokenizerError(f"{path}: the SentencePiece model rebuilt from it does not load ({exc})") from None
+        elif not path.is_file():
+            raise TokenizerError(f"{path}: SentencePiece model not found")
+        else:
+            try:
+                self.sp.Load(str(path))
+            except (OSError, RuntimeError) as exc:  # sentencepiece raises OSError on a bad proto
+                raise TokenizerError(f"{path}: not a valid SentencePiece model ({exc})") from None
         if self.sp.GetPieceSize() == 0:
             raise TokenizerError(f"{path}: the SentencePiece model has no pieces")
         self.vocab_file = str(path)
@@ -266,6 +276,8 @@ class AlbertTokenizer:
     def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> "AlbertTokenizer":
         """Load from a folder (spiece.model + optional tokenizer_config.json / special_tokens_map.json),
         a hub name (through the Hugging Face cache), or a direct path to a ``.model`` file.
+        A folder with ``tokenizer.json`` and no ``spiece.model`` (as transformers 5 saves it) loads
+        through the SentencePiece model rebuilt from it (see albertkit.formats.tokenizer_json).
 
             >>> tok = AlbertTokenizer.from_pretrained("path/to/folder")  # doctest: +SKIP
 
@@ -276,14 +288,34 @@ class AlbertTokenizer:
             return cls(path, **kwargs)
         from albertkit.hub import resolve_file
 
+        proto = None
         if path.is_dir():
             spiece = path / VOCAB_FILE
             if not spiece.is_file():
-                raise TokenizerError(f"{path}: no {VOCAB_FILE} in this folder")
+                if not (path / TOKENIZER_FILE).is_file():
+                    raise TokenizerError(f"{path}: neither {VOCAB_FILE} nor {TOKENIZER_FILE} in this folder")
+                # a folder saved by transformers 5: rebuild the SentencePiece model from tokenizer.json
+                from albertkit.formats.tokenizer_json import TokenizerJsonError, spm_model_from_tokenizer_json
+
+                spiece = path / TOKENIZER_FILE
+                try:
+                    proto = spm_model_from_tokenizer_json(spiece)
+                except TokenizerJsonError as exc:
+                    raise TokenizerError(str(exc)) from None
             folder: Path | None = path
         else:
-            spiece = resolve_file(name_or_path, VOCAB_FILE)  # ModelNotFoundError names what is missing
+            from albertkit.hub import resolve_first
+
+            # ModelNotFoundError names what is missing
+            spiece = resolve_first(name_or_path, (VOCAB_FILE, TOKENIZER_FILE))
             folder = spiece.parent
+            if spiece.name == TOKENIZER_FILE:
+                from albertkit.formats.tokenizer_json import TokenizerJsonError, spm_model_from_tokenizer_json
+
+                try:
+                    proto = spm_model_from_tokenizer_json(spiece)
+                except TokenizerJsonError as exc:
+                    raise TokenizerError(str(exc)) from None
         options: dict[str, Any] = {}
         for fn in (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE):
             cfg_path = _optional_file(folder, name_or_path, fn)
@@ -297,13 +329,17 @@ class AlbertTokenizer:
                 raise TokenizerError(f"{cfg_path}: expected a JSON object")
             options.update(_config_options(data, cfg_path))
         options.update(kwargs)
+        if proto is not None:
+            options["model_proto"] = proto
         return cls(spiece, **options)
 
     def save_pretrained(self, folder: str | os.PathLike) -> tuple[str, ...]:
-        """Write spiece.model, tokenizer_config.json and special_tokens_map.json (atomically).
+        """Write spiece.model, tokenizer.json, tokenizer_config.json and special_tokens_map.json (atomically).
 
-        transformers' ``AlbertTokenizer`` / ``AutoTokenizer.from_pretrained(folder)`` load the result.
+        transformers' ``AlbertTokenizer`` / ``AutoTokenizer.from_pretrained(folder)`` load the result:
+        transformers 4 from spiece.model, transformers 5 from tokenizer.json.
         """
+        from albertkit.formats.tokenizer_json import tokenizer_json_from_spm_model
         from albertkit.utils import atomic_write_bytes, atomic_write_text
 
         folder = Path(folder)
@@ -328,7 +364,12 @@ class AlbertTokenizer:
         }
         atomic_write_text(folder / SPECIAL_TOKENS_MAP_FILE, json.dumps(special, indent=2, ensure_ascii=False) + "\n")
         atomic_write_text(folder / TOKENIZER_CONFIG_FILE, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-        return tuple(str(folder / f) for f in (VOCAB_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE))
+        backend = tokenizer_json_from_spm_model(
+            self.sp.serialized_model_proto(), do_lower_case=self.do_lower_case, keep_accents=self.keep_accents,
+            cls_token=self.cls_token, sep_token=self.sep_token, mask_token=self.mask_token,
+        )
+        atomic_write_text(folder / TOKENIZER_FILE, json.dumps(backend, ensure_ascii=False))
+        return tuple(str(folder / f) for f in (VOCAB_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE))
 
     # -- vocabulary --------------------------------------------------------------------------
 
