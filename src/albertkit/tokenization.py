@@ -22,8 +22,9 @@ Deliberate differences from transformers (each tested in tests/test_tokenization
 
 * ``tokenizer(text, "")`` is a pair with an empty second text (``[CLS] A [SEP] [SEP]``), as in the
   4.x slow tokenizer; transformers 5 treats an empty ``text_pair`` as no pair at all.
-* Truncation of pairs with ``longest_first`` splits the budget like ``tokenizers`` (the
-  tokenizer transformers 5 ships), not one-token-at-a-time like the 4.x slow tokenizer.
+* Truncation of pairs with ``longest_first`` cuts as Google's ``_truncate_seq_pair`` and the 4.x
+  slow tokenizer do (one token at a time from the longer, from the second on a tie), not as
+  ``tokenizers`` (transformers 5) splits the budget: 231 + 277 pieces into 125 keep 63 + 62, not 62 + 63.
 * With ``return_overflowing_tokens=True`` a pair must be truncated ``only_first`` or
   ``only_second`` (which sequence to window is otherwise ambiguous); ``longest_first`` raises.
 """
@@ -975,20 +976,22 @@ class AlbertTokenizer:
                     f"alone has {n1} tokens; use truncation='longest_first' or 'only_first'"
                 )
             return [(a, w) for w in _windows(b, room, stride, overflow)]
-        # longest_first, split as the `tokenizers` library does
+        # longest_first, as Google's _truncate_seq_pair (run_classifier.py, run_squad_v1.py) and the
+        # transformers 4 slow tokenizer: pop one token at a time from the longer sequence, from the
+        # second on a tie. Once the two meet, they alternate (second, first, ...), so the first keeps
+        # the odd token. Closed form of that loop:
         if overflow:
             raise ValueError(
                 "return_overflowing_tokens with a text pair needs truncation='only_first' or 'only_second' "
                 "(which sequence to cut into windows is otherwise ambiguous)"
             )
-        swap = n1 > n2
-        s1, s2 = (n2, n1) if swap else (n1, n2)
-        s2 = s1 if s1 > budget else max(s1, budget - s1)
-        if s1 + s2 > budget:
-            s1 = budget // 2
-            s2 = s1 + budget % 2
-        if swap:
-            s1, s2 = s2, s1
+        remove = n1 + n2 - budget
+        if n1 - n2 >= remove:  # only the first is cut (it stays at least as long as the second)
+            s1, s2 = n1 - remove, n2
+        elif n2 - n1 > remove:  # only the second is cut (it stays longer than the first)
+            s1, s2 = n1, n2 - remove
+        else:  # they meet, then alternate
+            s1, s2 = (budget + 1) // 2, budget // 2
         return [(_slice(a, 0, s1), _slice(b, 0, s2))]
 
     def _assemble(self, a: _Seq, b: _Seq | None, add_special: bool) -> tuple[dict[str, list], list, list]:
