@@ -137,7 +137,7 @@ def test_explicit_options_override_the_folder(hf_albert, texts, tmp_path):
     assert pipe.defaults == {"pooling": "mean", "normalize": False}
 
 
-@pytest.mark.parametrize("pooling,normalize", [("mean", True), ("max+mean", False)], ids=str)
+@pytest.mark.parametrize("pooling,normalize", [("mean", True), ("max+mean", False), ("mean+cls", False)], ids=str)
 def test_save_pretrained_loads_in_sentence_transformers(hf_albert, texts, tmp_path, pooling, normalize):
     from albertkit import pipeline
 

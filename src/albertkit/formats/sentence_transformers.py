@@ -162,7 +162,7 @@ def write_sentence_transformers(
     do_lower_case: bool = False,
 ) -> list[Path]:
     """Write the recipe files of a sentence-transformers folder whose Transformer is ``folder`` itself
-    (the HF model and tokenizer are saved there by the caller), as sentence-transformers 6 writes them.
+    (the HF model and tokenizer are saved there by the caller).
     """
     from albertkit.utils import atomic_write_text
 
@@ -171,20 +171,23 @@ def write_sentence_transformers(
     for m in modes:
         if m not in POOLING_MODES:
             raise ValueError(f"pooling mode {m!r} is not one of {', '.join(POOLING_MODES)}")
+    # The module names and config keys every sentence-transformers release reads (2.x wrote them;
+    # 6.x maps them to its own silently), so the folder loads in old and new versions alike.
     modules: list[dict[str, Any]] = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"},
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
     ]
     if normalize:
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.base.modules.normalize.Normalize"})
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+    pooling_cfg: dict[str, Any] = {"word_embedding_dimension": int(hidden_size)}
+    if modes == [m for m in POOLING_MODES if m in modes]:  # the legacy flags concatenate in this order only
+        pooling_cfg.update({key: name in modes for key, name in _LEGACY_POOLING_KEYS.items()})
+    else:
+        pooling_cfg["pooling_mode"] = modes
     files = {
         folder / MODULES_FILE: modules,
         folder / "sentence_bert_config.json": {"max_seq_length": int(max_seq_length), "do_lower_case": bool(do_lower_case)},
-        folder / "1_Pooling" / "config.json": {
-            "embedding_dimension": int(hidden_size),
-            "pooling_mode": modes[0] if len(modes) == 1 else modes,
-            "include_prompt": True,
-        },
+        folder / "1_Pooling" / "config.json": pooling_cfg,
     }
     if normalize:
         files[folder / "2_Normalize" / "config.json"] = {}
