@@ -69,6 +69,19 @@ def test_hub_module_keeps_every_weight(tmp_path):
     assert json.loads((out / "config.json").read_text())["architectures"] == ["AlbertForMaskedLM"]
 
 
+def test_checkpoint_given_as_a_folder(tmp_path):
+    from albertkit.formats.google import GoogleCheckpointError, resolve_checkpoint_prefix
+
+    assert resolve_checkpoint_prefix(DATA / "hub") == str(HUB)
+    assert resolve_checkpoint_prefix(DATA / "plain") == str(PLAIN)
+    assert resolve_checkpoint_prefix(str(PLAIN) + ".index") == str(PLAIN) + ".index"  # TensorBundle takes it
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-7"\nall_model_checkpoint_paths: "model.ckpt-7"\n')
+    assert resolve_checkpoint_prefix(tmp_path) == str(tmp_path / "model.ckpt-7")
+    (tmp_path / "checkpoint").unlink()
+    with pytest.raises(GoogleCheckpointError, match="give the checkpoint prefix"):
+        resolve_checkpoint_prefix(tmp_path)
+
+
 def test_albertkit_loads_the_converted_folder(tmp_path):
     import torch
 

@@ -157,6 +157,27 @@ def test_round_trip_through_albertkit_save(ref, tmp_path, shared_data):
     assert tok.encode_batch(texts) == ref.encode_batch(texts)
 
 
+def test_case_and_accents_follow_the_normalizer(spiece_path, tmp_path):
+    """A cased, accent-keeping tokenizer saved by transformers 5; its tokenizer_config.json's keys
+    removed, the normaliser alone says how to treat case and accents."""
+    from transformers import AlbertTokenizer as HFAlbertTokenizer
+
+    from albertkit import AlbertTokenizer
+
+    (tmp_path / "sp").mkdir()
+    shutil.copy(spiece_path, tmp_path / "sp" / "spiece.model")
+    HFAlbertTokenizer.from_pretrained(str(tmp_path / "sp"), do_lower_case=False, keep_accents=True).save_pretrained(str(tmp_path / "hf"))
+    cfg_path = tmp_path / "hf" / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    assert cfg.pop("do_lower_case") is False and cfg.pop("keep_accents") is True
+    cfg_path.write_text(json.dumps(cfg))
+    tok = AlbertTokenizer.from_pretrained(tmp_path / "hf")
+    assert (tok.do_lower_case, tok.keep_accents) == (False, True)
+    ref = AlbertTokenizer(spiece_path, do_lower_case=False, keep_accents=True)
+    texts = [x for x in D.HARD_CASES if isinstance(x, str)]
+    assert tok.encode_batch(texts) == ref.encode_batch(texts)
+
+
 def test_errors_name_the_file_and_field(tmp_path):
     from albertkit import AlbertTokenizer
     from albertkit.tokenization import TokenizerError

@@ -287,22 +287,16 @@ class AlbertTokenizer:
         path = Path(name_or_path)
         if path.is_file():
             return cls(path, **kwargs)
-        from albertkit.hub import resolve_file
-
         proto = None
+        options: dict[str, Any] = {}  # what tokenizer.json's normaliser says, then the config files
         if path.is_dir():
             spiece = path / VOCAB_FILE
             if not spiece.is_file():
                 if not (path / TOKENIZER_FILE).is_file():
                     raise TokenizerError(f"{path}: neither {VOCAB_FILE} nor {TOKENIZER_FILE} in this folder")
                 # a folder saved by transformers 5: rebuild the SentencePiece model from tokenizer.json
-                from albertkit.formats.tokenizer_json import TokenizerJsonError, spm_model_from_tokenizer_json
-
                 spiece = path / TOKENIZER_FILE
-                try:
-                    proto = spm_model_from_tokenizer_json(spiece)
-                except TokenizerJsonError as exc:
-                    raise TokenizerError(str(exc)) from None
+                proto, options = _from_tokenizer_json(spiece)
             folder: Path | None = path
         else:
             from albertkit.hub import resolve_first
@@ -311,13 +305,7 @@ class AlbertTokenizer:
             spiece = resolve_first(name_or_path, (VOCAB_FILE, TOKENIZER_FILE))
             folder = spiece.parent
             if spiece.name == TOKENIZER_FILE:
-                from albertkit.formats.tokenizer_json import TokenizerJsonError, spm_model_from_tokenizer_json
-
-                try:
-                    proto = spm_model_from_tokenizer_json(spiece)
-                except TokenizerJsonError as exc:
-                    raise TokenizerError(str(exc)) from None
-        options: dict[str, Any] = {}
+                proto, options = _from_tokenizer_json(spiece)
         for fn in (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE):
             cfg_path = _optional_file(folder, name_or_path, fn)
             if cfg_path is None:
@@ -1151,6 +1139,20 @@ def _as_id_list(ids: Any) -> list:
     if not isinstance(ids, (list, tuple)):
         raise TypeError(f"expected a list of token ids, got {type(ids).__name__}")
     return [(_as_id_list(x) if isinstance(x, (list, tuple)) or hasattr(x, "tolist") and not isinstance(x, np.integer) else int(x)) for x in ids]
+
+
+def _from_tokenizer_json(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """The SentencePiece model rebuilt from a tokenizer.json, and the options its normaliser implies."""
+    from albertkit.formats.tokenizer_json import (
+        TokenizerJsonError,
+        spm_model_from_tokenizer_json,
+        tokenizer_options_from_tokenizer_json,
+    )
+
+    try:
+        return spm_model_from_tokenizer_json(path), tokenizer_options_from_tokenizer_json(path)
+    except TokenizerJsonError as exc:
+        raise TokenizerError(str(exc)) from None
 
 
 def _optional_file(folder: Path | None, name_or_path: Any, filename: str) -> Path | None:

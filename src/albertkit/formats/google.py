@@ -152,7 +152,8 @@ def convert_google_checkpoint(
     """Convert Google's TF1 ALBERT checkpoint to an HF folder (see the module docstring).
 
     Args:
-        checkpoint: the checkpoint prefix (``.../model.ckpt-best``) or its ``.index`` file.
+        checkpoint: the checkpoint prefix (``.../model.ckpt-best``), its ``.index`` file, or a folder
+            (a TF-Hub module, or one holding a single checkpoint).
         config: Google's ``albert_config.json``.
         output: the folder to write (created; its model files are replaced atomically).
         spm: Google's SentencePiece model (``30k-clean.model``), saved as the folder's tokenizer.
@@ -172,7 +173,7 @@ def convert_google_checkpoint(
         raise GoogleCheckpointError(f"{config_path}: cannot read ({exc})") from None
     hf = google_config_to_hf(raw, str(config_path))
 
-    bundle = TensorBundle(checkpoint, verify=verify)
+    bundle = TensorBundle(resolve_checkpoint_prefix(checkpoint), verify=verify)
     mapping = map_google_variables(bundle.shapes())
     keys = {key for key, _ in mapping.values()}
     has_mlm = any(k.startswith(_MLM_PREFIX) for k in keys)
@@ -236,6 +237,27 @@ def convert_google_checkpoint(
         tok.save_pretrained(output)
     logger.info("wrote %s (%s, %d tensors from %s)", output, cls.__name__, len(state), bundle.prefix)
     return output
+
+
+def resolve_checkpoint_prefix(path: str | os.PathLike) -> str:
+    """The checkpoint prefix for a prefix, an ``.index`` file, a TF-Hub module folder
+    (``variables/variables``), or a folder with a TF ``checkpoint`` file or a single ``.index``."""
+    path = Path(path)
+    if not path.is_dir():
+        return str(path)
+    if (path / "variables" / "variables.index").is_file():
+        return str(path / "variables" / "variables")
+    state = path / "checkpoint"
+    if state.is_file():  # text proto: model_checkpoint_path: "model.ckpt-best"
+        m = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', state.read_text(encoding="utf-8"), re.M)
+        if m:
+            target = Path(m.group(1))
+            return str(target if target.is_absolute() else path / target)
+    indexes = sorted(path.glob("*.index"))
+    if len(indexes) == 1:
+        return str(indexes[0])[: -len(".index")]
+    found = ", ".join(p.name for p in indexes) or "none"
+    raise GoogleCheckpointError(f"{path}: a folder; give the checkpoint prefix (e.g. {path}/model.ckpt-best); .index files here: {found}")
 
 
 def _tf_shape(shape: tuple[int, ...], key: str) -> tuple[int, ...]:

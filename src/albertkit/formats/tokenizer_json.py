@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TokenizerJsonError", "spm_model_from_tokenizer_json", "tokenizer_json_from_spm_model"]
+__all__ = ["TokenizerJsonError", "spm_model_from_tokenizer_json", "tokenizer_json_from_spm_model", "tokenizer_options_from_tokenizer_json"]
 
 # transformers' AlbertConverter: score - 100 for pieces ending in <digit>, (see module docstring)
 DIGIT_COMMA_SHIFT = 100.0
@@ -150,6 +150,17 @@ def spm_model_from_tokenizer_json(path: str | os.PathLike) -> bytes:
     norm.remove_extra_whitespaces = True
     norm.escape_whitespaces = True
     return proto.SerializeToString()
+
+
+def tokenizer_options_from_tokenizer_json(path: str | os.PathLike) -> dict[str, bool]:
+    """``do_lower_case`` / ``keep_accents`` as the file's normaliser applies them (``Lowercase``,
+    ``StripAccents`` steps), for folders whose tokenizer_config.json does not say."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TokenizerJsonError(f"{path}: cannot read ({exc})") from None
+    normalizer = data.get("normalizer") if isinstance(data, dict) else None
+    return {"do_lower_case": bool(_walk(normalizer, "Lowercase")), "keep_accents": not _walk(normalizer, "StripAccents")}
 
 
 def tokenizer_json_from_spm_model(
