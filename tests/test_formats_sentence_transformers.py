@@ -172,3 +172,19 @@ def test_unsupported_modules_are_named(hf_albert, tmp_path):
     (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": "median"}))
     with pytest.raises(ValueError, match=r"1_Pooling/config.json: pooling mode 'median'"):
         pipeline("sentence-embedding", model=folder)
+
+
+@pytest.mark.slow
+def test_base_width_same_vectors(spiece_path, texts, tmp_path):
+    """albert-base-v2's shape (E 128, H 768, 12 layers, random weights): pytest -m slow."""
+    from transformers import AlbertConfig, AlbertModel
+
+    torch.manual_seed(1)
+    cfg = AlbertConfig(vocab_size=30000, embedding_size=128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                       intermediate_size=3072, hidden_act="gelu_new")
+    hf = tmp_path / "hf"
+    AlbertModel(cfg).save_pretrained(str(hf))
+    D.hf_fast_reference(spiece_path, hf).save_pretrained(str(hf))
+    folder = _st_folder(hf, tmp_path / "st", "mean", True, 128)
+    _, ours = _ours(folder, texts)
+    torch.testing.assert_close(ours, _st_encode(folder, texts), atol=ATOL, rtol=0)
