@@ -17,15 +17,14 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+from albertkit.formats.sentence_transformers import POOLING_MODES
 from albertkit.pipelines.base import Feature, Pipeline
 
 __all__ = ["FeatureExtractionPipeline", "SentenceEmbeddingPipeline", "POOLING_MODES", "check_pooling", "pool"]
 
-# sentence-transformers' pooling modes; several joined by "+" are concatenated in that order
-POOLING_MODES = ("cls", "mean", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
-
-
 def check_pooling(pooling: str) -> str:
+    """``pooling`` itself if it is one of POOLING_MODES (sentence-transformers' modes) or several
+    joined by "+" (their vectors concatenated in that order); else ValueError."""
     modes = pooling.split("+") if isinstance(pooling, str) else [pooling]
     for m in modes:
         if m not in POOLING_MODES:
@@ -92,10 +91,10 @@ class FeatureExtractionPipeline(_TextPipeline):
 class SentenceEmbeddingPipeline(_TextPipeline):
     """One vector per text: ``pooling`` cls / mean (default) / max / ..., optional L2 ``normalize``.
 
-    ``model`` may be a sentence-transformers folder (``modules.json``): pooling, normalisation,
-    lowercasing and the length inputs are cut to come from it (explicit ``pooling=`` /
-    ``normalize=`` still win), and, as sentence-transformers does, longer texts are cut to
-    ``max_seq_length`` without complaint. ``save_pretrained(folder)`` writes such a folder.
+    ``model`` may be a sentence-transformers folder (``modules.json``): the pooling, the
+    normalisation, the lowercasing and the maximum length then come from it (explicit ``pooling=`` /
+    ``normalize=`` still win), and longer texts are cut to ``max_seq_length`` without complaint, as
+    sentence-transformers cuts them. ``save_pretrained(folder)`` writes such a folder.
 
         >>> embed = pipeline("sentence-embedding", model="paraphrase-albert-small-v2")  # doctest: +SKIP
         >>> embed.save_pretrained("copy")  # sentence-transformers loads it  # doctest: +SKIP
