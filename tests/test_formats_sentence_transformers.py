@@ -188,3 +188,12 @@ def test_base_width_same_vectors(spiece_path, texts, tmp_path):
     folder = _st_folder(hf, tmp_path / "st", "mean", True, 128)
     _, ours = _ours(folder, texts)
     torch.testing.assert_close(ours, _st_encode(folder, texts), atol=ATOL, rtol=0)
+
+
+def test_cli_embed_takes_the_folders_recipe(hf_albert, texts, tmp_path, capsys):
+    from albertkit.cli import main
+
+    folder = _st_folder(hf_albert, tmp_path / "st", "cls", True, 24)
+    assert main(["embed", *texts[:3], "--model", str(folder), "--format", "jsonl"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    torch.testing.assert_close(torch.tensor(rows), _st_encode(folder, texts[:3]), atol=ATOL, rtol=0)
