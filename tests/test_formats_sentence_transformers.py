@@ -152,6 +152,7 @@ def test_save_pretrained_loads_in_sentence_transformers(hf_albert, texts, tmp_pa
     assert theirs.shape[1] == 16 * len(pooling.split("+"))
 
 
+@pytest.mark.slow  # pytest -m slow tests/test_formats_sentence_transformers.py
 def test_round_trip_of_a_sentence_transformers_folder(hf_albert, texts, tmp_path):
     folder = _st_folder(hf_albert, tmp_path / "st", "mean", True, 32)
     pipe, ours = _ours(folder, texts)
@@ -190,6 +191,7 @@ def test_base_width_same_vectors(spiece_path, texts, tmp_path):
     torch.testing.assert_close(ours, _st_encode(folder, texts), atol=ATOL, rtol=0)
 
 
+@pytest.mark.slow  # pytest -m slow tests/test_formats_sentence_transformers.py
 def test_cli_embed_takes_the_folders_recipe(hf_albert, texts, tmp_path, capsys):
     from albertkit.cli import main
 

@@ -154,7 +154,7 @@ def test_round_trip_through_albertkit_save(ref, tmp_path, shared_data):
     ref.save_pretrained(tmp_path)
     (tmp_path / "spiece.model").unlink()
     tok = AlbertTokenizer.from_pretrained(tmp_path)
-    texts = _texts(shared_data, full=False)[:2000]
+    texts = _texts(shared_data, full=False)[::10]
     assert tok.encode_batch(texts) == ref.encode_batch(texts)
 
 
