@@ -224,11 +224,19 @@ def _state_for_saving(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def save_pretrained(model: torch.nn.Module, folder: str | os.PathLike, *, safe_serialization: bool = True) -> Path:
+def save_pretrained(
+    model: torch.nn.Module,
+    folder: str | os.PathLike,
+    *,
+    safe_serialization: bool = True,
+    extra_state: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Write config.json + model.safetensors (or pytorch_model.bin) into ``folder`` atomically.
 
     The folder is built beside the target and swapped in whole, so a crash mid-save never leaves a
     half-written folder that loads; other files already in the folder (a tokenizer) are kept.
+    ``extra_state``: tensors stored beside the model's, which policy 4 lets a loader drop (the
+    pooler of a converted masked-LM checkpoint, kept for fine-tuning, as the hub's albert-base-v2 does).
     """
     folder = Path(folder)
     config: AlbertConfig = model.config  # type: ignore[assignment]
@@ -237,6 +245,10 @@ def save_pretrained(model: torch.nn.Module, folder: str | os.PathLike, *, safe_s
     data["model_type"] = "albert"
     data["torch_dtype"] = str(next(model.parameters()).dtype).replace("torch.", "")
     state = _state_for_saving(model)
+    for key, value in (extra_state or {}).items():
+        if key in state:
+            raise CheckpointError(f"extra_state key {key} is already a parameter of {type(model).__name__}")
+        state[key] = value.detach().to("cpu").contiguous()
     # An older weights file of the other format must not survive to shadow the new one.
     stale = WEIGHTS_NAME if safe_serialization else SAFE_WEIGHTS_NAME
     with atomic_folder(folder, exclude={stale}) as tmp:

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "albertkit.export_commands",
     "albertkit.model_card.commands",
     "albertkit.keras.commands",  # after export_commands: adds `export savedmodel`
+    "albertkit.formats.commands",
 )
 
 

@@ -22,8 +22,9 @@ Deliberate differences from transformers (each tested in tests/test_tokenization
 
 * ``tokenizer(text, "")`` is a pair with an empty second text (``[CLS] A [SEP] [SEP]``), as in the
   4.x slow tokenizer; transformers 5 treats an empty ``text_pair`` as no pair at all.
-* Truncation of pairs with ``longest_first`` splits the budget like ``tokenizers`` (the
-  tokenizer transformers 5 ships), not one-token-at-a-time like the 4.x slow tokenizer.
+* Truncation of pairs with ``longest_first`` cuts as Google's ``_truncate_seq_pair`` and the 4.x
+  slow tokenizer do (one token at a time from the longer, from the second on a tie), not as
+  ``tokenizers`` (transformers 5) splits the budget: 231 + 277 pieces into 125 keep 63 + 62, not 62 + 63.
 * With ``return_overflowing_tokens=True`` a pair must be truncated ``only_first`` or
   ``only_second`` (which sequence to window is otherwise ambiguous); ``longest_first`` raises.
 """
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 SPIECE_UNDERLINE = "\u2581"
 VOCAB_FILE = "spiece.model"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+TOKENIZER_FILE = "tokenizer.json"  # the `tokenizers` file; all that transformers 5 saves
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 # ALBERT's user-defined symbols (ids 5..12 of the released vocab).
 ALBERT_USER_SYMBOLS = ("(", ")", '"', "-", ".", "\u2013", "\u00a3", "\u20ac")
@@ -193,6 +195,8 @@ class AlbertTokenizer:
         remove_space: strip the text and collapse runs of whitespace to one space.
         keep_accents: keep accents; otherwise NFKD and drop combining marks.
         model_max_length: the length ``truncation=True`` / ``padding="max_length"`` use by default.
+        model_proto: a serialized SentencePiece model to use instead of reading ``vocab_file``
+            (then ``vocab_file`` only names where it came from, e.g. a ``tokenizer.json``).
     """
 
     vocab_files_names = {"vocab_file": VOCAB_FILE}
@@ -214,18 +218,25 @@ class AlbertTokenizer:
         mask_token: str = "[MASK]",
         model_max_length: int = 512,
         num_threads: int | None = None,
+        model_proto: bytes | None = None,
         **kwargs: Any,
     ) -> None:
         import sentencepiece as spm
 
         path = Path(vocab_file)
-        if not path.is_file():
-            raise TokenizerError(f"{path}: SentencePiece model not found")
         self.sp = spm.SentencePieceProcessor()
-        try:
-            self.sp.Load(str(path))
-        except (OSError, RuntimeError) as exc:  # sentencepiece raises OSError on a bad proto
-            raise TokenizerError(f"{path}: not a valid SentencePiece model ({exc})") from None
+        if model_proto is not None:  # rebuilt from another file (tokenizer.json); path names that file
+            try:
+                self.sp.LoadFromSerializedProto(model_proto)
+            except (OSError, RuntimeError) as exc:
+                raise TokenizerError(f"{path}: the SentencePiece model rebuilt from it does not load ({exc})") from None
+        elif not path.is_file():
+            raise TokenizerError(f"{path}: SentencePiece model not found")
+        else:
+            try:
+                self.sp.Load(str(path))
+            except (OSError, RuntimeError) as exc:  # sentencepiece raises OSError on a bad proto
+                raise TokenizerError(f"{path}: not a valid SentencePiece model ({exc})") from None
         if self.sp.GetPieceSize() == 0:
             raise TokenizerError(f"{path}: the SentencePiece model has no pieces")
         self.vocab_file = str(path)
@@ -266,6 +277,8 @@ class AlbertTokenizer:
     def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> "AlbertTokenizer":
         """Load from a folder (spiece.model + optional tokenizer_config.json / special_tokens_map.json),
         a hub name (through the Hugging Face cache), or a direct path to a ``.model`` file.
+        A folder with ``tokenizer.json`` and no ``spiece.model`` (as transformers 5 saves it) loads
+        through the SentencePiece model rebuilt from it (see albertkit.formats.tokenizer_json).
 
             >>> tok = AlbertTokenizer.from_pretrained("path/to/folder")  # doctest: +SKIP
 
@@ -274,17 +287,25 @@ class AlbertTokenizer:
         path = Path(name_or_path)
         if path.is_file():
             return cls(path, **kwargs)
-        from albertkit.hub import resolve_file
-
+        proto = None
+        options: dict[str, Any] = {}  # what tokenizer.json's normaliser says, then the config files
         if path.is_dir():
             spiece = path / VOCAB_FILE
             if not spiece.is_file():
-                raise TokenizerError(f"{path}: no {VOCAB_FILE} in this folder")
+                if not (path / TOKENIZER_FILE).is_file():
+                    raise TokenizerError(f"{path}: neither {VOCAB_FILE} nor {TOKENIZER_FILE} in this folder")
+                # a folder saved by transformers 5: rebuild the SentencePiece model from tokenizer.json
+                spiece = path / TOKENIZER_FILE
+                proto, options = _from_tokenizer_json(spiece)
             folder: Path | None = path
         else:
-            spiece = resolve_file(name_or_path, VOCAB_FILE)  # ModelNotFoundError names what is missing
+            from albertkit.hub import resolve_first
+
+            # ModelNotFoundError names what is missing
+            spiece = resolve_first(name_or_path, (VOCAB_FILE, TOKENIZER_FILE))
             folder = spiece.parent
-        options: dict[str, Any] = {}
+            if spiece.name == TOKENIZER_FILE:
+                proto, options = _from_tokenizer_json(spiece)
         for fn in (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE):
             cfg_path = _optional_file(folder, name_or_path, fn)
             if cfg_path is None:
@@ -297,13 +318,17 @@ class AlbertTokenizer:
                 raise TokenizerError(f"{cfg_path}: expected a JSON object")
             options.update(_config_options(data, cfg_path))
         options.update(kwargs)
+        if proto is not None:
+            options["model_proto"] = proto
         return cls(spiece, **options)
 
     def save_pretrained(self, folder: str | os.PathLike) -> tuple[str, ...]:
-        """Write spiece.model, tokenizer_config.json and special_tokens_map.json (atomically).
+        """Write spiece.model, tokenizer.json, tokenizer_config.json and special_tokens_map.json (atomically).
 
-        transformers' ``AlbertTokenizer`` / ``AutoTokenizer.from_pretrained(folder)`` load the result.
+        transformers' ``AlbertTokenizer`` / ``AutoTokenizer.from_pretrained(folder)`` load the result:
+        transformers 4 from spiece.model, transformers 5 from tokenizer.json.
         """
+        from albertkit.formats.tokenizer_json import tokenizer_json_from_spm_model
         from albertkit.utils import atomic_write_bytes, atomic_write_text
 
         folder = Path(folder)
@@ -328,7 +353,12 @@ class AlbertTokenizer:
         }
         atomic_write_text(folder / SPECIAL_TOKENS_MAP_FILE, json.dumps(special, indent=2, ensure_ascii=False) + "\n")
         atomic_write_text(folder / TOKENIZER_CONFIG_FILE, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-        return tuple(str(folder / f) for f in (VOCAB_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE))
+        backend = tokenizer_json_from_spm_model(
+            self.sp.serialized_model_proto(), do_lower_case=self.do_lower_case, keep_accents=self.keep_accents,
+            cls_token=self.cls_token, sep_token=self.sep_token, mask_token=self.mask_token,
+        )
+        atomic_write_text(folder / TOKENIZER_FILE, json.dumps(backend, ensure_ascii=False))
+        return tuple(str(folder / f) for f in (VOCAB_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE))
 
     # -- vocabulary --------------------------------------------------------------------------
 
@@ -934,20 +964,22 @@ class AlbertTokenizer:
                     f"alone has {n1} tokens; use truncation='longest_first' or 'only_first'"
                 )
             return [(a, w) for w in _windows(b, room, stride, overflow)]
-        # longest_first, split as the `tokenizers` library does
+        # longest_first, as Google's _truncate_seq_pair (run_classifier.py, run_squad_v1.py) and the
+        # transformers 4 slow tokenizer: pop one token at a time from the longer sequence, from the
+        # second on a tie. Once the two meet, they alternate (second, first, ...), so the first keeps
+        # the odd token. Closed form of that loop:
         if overflow:
             raise ValueError(
                 "return_overflowing_tokens with a text pair needs truncation='only_first' or 'only_second' "
                 "(which sequence to cut into windows is otherwise ambiguous)"
             )
-        swap = n1 > n2
-        s1, s2 = (n2, n1) if swap else (n1, n2)
-        s2 = s1 if s1 > budget else max(s1, budget - s1)
-        if s1 + s2 > budget:
-            s1 = budget // 2
-            s2 = s1 + budget % 2
-        if swap:
-            s1, s2 = s2, s1
+        remove = n1 + n2 - budget
+        if n1 - n2 >= remove:  # only the first is cut (it stays at least as long as the second)
+            s1, s2 = n1 - remove, n2
+        elif n2 - n1 > remove:  # only the second is cut (it stays longer than the first)
+            s1, s2 = n1, n2 - remove
+        else:  # they meet, then alternate
+            s1, s2 = (budget + 1) // 2, budget // 2
         return [(_slice(a, 0, s1), _slice(b, 0, s2))]
 
     def _assemble(self, a: _Seq, b: _Seq | None, add_special: bool) -> tuple[dict[str, list], list, list]:
@@ -1126,6 +1158,20 @@ def _as_id_list(ids: Any) -> list:
     if not isinstance(ids, (list, tuple)):
         raise TypeError(f"expected a list of token ids, got {type(ids).__name__}")
     return [(_as_id_list(x) if isinstance(x, (list, tuple)) or hasattr(x, "tolist") and not isinstance(x, np.integer) else int(x)) for x in ids]
+
+
+def _from_tokenizer_json(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """The SentencePiece model rebuilt from a tokenizer.json, and the options its normaliser implies."""
+    from albertkit.formats.tokenizer_json import (
+        TokenizerJsonError,
+        spm_model_from_tokenizer_json,
+        tokenizer_options_from_tokenizer_json,
+    )
+
+    try:
+        return spm_model_from_tokenizer_json(path), tokenizer_options_from_tokenizer_json(path)
+    except TokenizerJsonError as exc:
+        raise TokenizerError(str(exc)) from None
 
 
 def _optional_file(folder: Path | None, name_or_path: Any, filename: str) -> Path | None:

@@ -132,7 +132,9 @@ def _fill_mask(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    return _run("sentence-embedding", args, ("text",), {"pooling": args.pooling, "normalize": args.normalize}, {})
+    # unset options fall back to the model's own (a sentence-transformers folder), else mean, unnormalised
+    call = {k: v for k, v in (("pooling", args.pooling), ("normalize", args.normalize)) if v is not None}
+    return _run("sentence-embedding", args, ("text",), call, {})
 
 
 def _features(args: argparse.Namespace) -> int:
@@ -194,8 +196,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("embed", help="one sentence embedding per text")
     _common(p)
-    p.add_argument("--pooling", choices=("cls", "mean", "max"), default="mean", help="pooling (default mean)")
-    p.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
+    p.add_argument("--pooling", help="cls, mean, max, mean_sqrt_len_tokens, weightedmean, lasttoken, or several "
+                   "joined by + (default: a sentence-transformers folder's own, else mean)")
+    p.add_argument("--normalize", action="store_true", default=None,
+                   help="L2-normalise the embeddings (default: as a sentence-transformers folder says, else not)")
     p.set_defaults(func=_embed)
 
     p = subparsers.add_parser("features", help="token vectors per text ([1, T, H], as transformers)")

@@ -10,31 +10,54 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import Tensor
 
+from albertkit.formats.sentence_transformers import POOLING_MODES
 from albertkit.pipelines.base import Feature, Pipeline
 
-__all__ = ["FeatureExtractionPipeline", "SentenceEmbeddingPipeline", "POOLING_MODES", "pool"]
+__all__ = ["FeatureExtractionPipeline", "SentenceEmbeddingPipeline", "POOLING_MODES", "check_pooling", "pool"]
 
-POOLING_MODES = ("cls", "mean", "max")
+def check_pooling(pooling: str) -> str:
+    """``pooling`` itself if it is one of POOLING_MODES (sentence-transformers' modes) or several
+    joined by "+" (their vectors concatenated in that order); else ValueError."""
+    modes = pooling.split("+") if isinstance(pooling, str) else [pooling]
+    for m in modes:
+        if m not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {', '.join(POOLING_MODES)} or several joined by '+', got {pooling!r}")
+    return pooling
 
 
 def pool(hidden: Tensor, attention_mask: Tensor, mode: str) -> Tensor:
-    """Pool token vectors [B, T, H] over the real tokens of ``attention_mask`` [B, T] -> [B, H].
+    """Pool token vectors [B, T, H] over the real tokens of ``attention_mask`` [B, T] -> [B, H]
+    (or [B, k*H] for k modes joined by "+").
 
-    ``mean`` and ``max`` include ``[CLS]``/``[SEP]`` and skip padding (sentence-transformers' definition).
+    Definitions are sentence-transformers' (its Pooling module): ``mean`` and ``max`` include
+    ``[CLS]``/``[SEP]`` and skip padding; ``mean_sqrt_len_tokens`` divides the sum by sqrt(length);
+    ``weightedmean`` weighs position t by t+1; ``lasttoken`` is the last real token.
     """
-    if mode == "cls":
-        return hidden[:, 0]
+    check_pooling(mode)
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
-    if mode == "mean":
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-    if mode == "max":
-        return hidden.masked_fill(mask == 0, float("-inf")).max(dim=1).values
-    raise ValueError(f"pooling must be one of {', '.join(POOLING_MODES)}, got {mode!r}")
+    out = []
+    for m in mode.split("+"):
+        if m == "cls":
+            out.append(hidden[:, 0])
+        elif m == "max":
+            out.append(hidden.masked_fill(mask == 0, float("-inf")).max(dim=1).values)
+        elif m in ("mean", "mean_sqrt_len_tokens"):
+            total, n = (hidden * mask).sum(dim=1), mask.sum(dim=1).clamp(min=1e-9)
+            out.append(total / (n if m == "mean" else n.sqrt()))
+        elif m == "weightedmean":
+            weights = mask * torch.arange(1, hidden.shape[1] + 1, device=hidden.device, dtype=hidden.dtype).view(1, -1, 1)
+            out.append((hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9))
+        else:  # lasttoken (right padding: the last real token is at length - 1)
+            last = (attention_mask.sum(dim=1) - 1).clamp(min=0)  # [B]
+            out.append(hidden[torch.arange(hidden.shape[0], device=hidden.device), last])
+    return out[0] if len(out) == 1 else torch.cat(out, dim=-1)
 
 
 class _TextPipeline(Pipeline):
@@ -66,10 +89,64 @@ class FeatureExtractionPipeline(_TextPipeline):
 
 
 class SentenceEmbeddingPipeline(_TextPipeline):
-    """One vector per text: ``pooling`` cls / mean (default) / max, optional L2 ``normalize``."""
+    """One vector per text: ``pooling`` cls / mean (default) / max / ..., optional L2 ``normalize``.
+
+    ``model`` may be a sentence-transformers folder (``modules.json``): the pooling, the
+    normalisation, the lowercasing and the maximum length then come from it (explicit ``pooling=`` /
+    ``normalize=`` still win), and longer texts are cut to ``max_seq_length`` without complaint, as
+    sentence-transformers cuts them. ``save_pretrained(folder)`` writes such a folder.
+
+        >>> embed = pipeline("sentence-embedding", model="paraphrase-albert-small-v2")  # doctest: +SKIP
+        >>> embed.save_pretrained("copy")  # sentence-transformers loads it  # doctest: +SKIP
+    """
 
     task = "sentence-embedding"
     forward_params = ("pooling", "normalize")
+
+    def __init__(self, model: Any = None, tokenizer: Any = None, **kwargs: Any) -> None:
+        from albertkit.formats.sentence_transformers import SentenceTransformersError, read_sentence_transformers
+
+        self.sentence_transformers = None
+        if isinstance(model, (str, os.PathLike)) and Path(model).is_dir():
+            try:
+                self.sentence_transformers = read_sentence_transformers(model)
+            except SentenceTransformersError as exc:
+                raise ValueError(str(exc)) from None
+        spec = self.sentence_transformers
+        if spec is not None:
+            model = spec.transformer_path
+            kwargs.setdefault("pooling", spec.pooling)
+            kwargs.setdefault("normalize", spec.normalize)
+        super().__init__(model, tokenizer, **kwargs)
+        if spec is not None and spec.max_seq_length is not None:
+            self.max_length = min(self.max_length, spec.max_seq_length)
+
+    def preprocess(self, item: str, index: int | None) -> list[Feature]:
+        spec = self.sentence_transformers
+        if spec is None:
+            return super().preprocess(item, index)
+        text = item.lower() if spec.do_lower_case else item
+        enc = self.tokenizer(text, truncation=True, max_length=self.max_length)  # as sentence-transformers cuts
+        ids = list(enc["input_ids"])
+        return [Feature(index=0, input_ids=ids, token_type_ids=list(enc.get("token_type_ids") or [0] * len(ids)))]
+
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        """Write a sentence-transformers folder (model, tokenizer, modules.json, pooling, normalize)."""
+        from albertkit.formats.sentence_transformers import write_sentence_transformers
+
+        if not hasattr(self.model, "save_pretrained"):
+            raise TypeError(f"this pipeline's model ({type(self.model).__name__}) cannot be saved; build it without fast=")
+        self.model.save_pretrained(str(folder))
+        self.tokenizer.save_pretrained(folder)
+        spec = self.sentence_transformers
+        write_sentence_transformers(
+            folder,
+            hidden_size=int(self.config.hidden_size),
+            pooling=self.defaults.get("pooling", "mean"),
+            normalize=bool(self.defaults.get("normalize", False)),
+            max_seq_length=self.max_length,
+            do_lower_case=spec.do_lower_case if spec is not None else False,
+        )
 
     def _sanitize(
         self,
@@ -81,9 +158,7 @@ class SentenceEmbeddingPipeline(_TextPipeline):
         super()._sanitize(**rest)
         out: dict[str, Any] = {}
         if pooling is not None:
-            if pooling not in POOLING_MODES:
-                raise ValueError(f"pooling must be one of {', '.join(POOLING_MODES)}, got {pooling!r}")
-            out["pooling"] = pooling
+            out["pooling"] = check_pooling(pooling)
         if normalize is not None:
             out["normalize"] = bool(normalize)
         if return_tensors is not None:
