@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import require_reference
 import torch
 import torch.nn.functional as F
 
@@ -194,7 +196,7 @@ def real_sentences(corpus: Path, n: int, seed: int = 0) -> list[str]:
 def base_pair(spiece_path: Path, shared_data: Path):
     """transformers' AlbertModel at albert-base width (random weights) and albertkit's with the same weights,
     plus a padded batch of 12 real sentences."""
-    transformers = pytest.importorskip("transformers")
+    transformers = require_reference("transformers")
     from albertkit import AlbertTokenizer
 
     cfg = AlbertConfig.from_name("albert-base-v2")
@@ -247,7 +249,7 @@ def test_fill_mask_top1_agreement_on_200_real_sentences(fill_mask_reference, mod
     from albertkit import pipeline
 
     if mode == "onnx-int8":
-        pytest.importorskip("onnxruntime")
+        require_reference("onnxruntime")
     texts, ref = fill_mask_reference
     fast = pipeline("fill-mask", model="albert-mini-en", progress=False, top_k=1, fast=mode)
     got = [out[0]["token"] for out in fast(texts)]

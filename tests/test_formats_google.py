@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import require_reference
+
 DATA = Path(__file__).parent / "data" / "google"
 PLAIN = DATA / "plain" / "model.ckpt-best"
 HUB = DATA / "hub" / "variables" / "variables"
@@ -40,7 +42,7 @@ def test_bundle_reader_sees_what_tensorflow_wrote():
 
 
 def test_plain_checkpoint_in_transformers_equals_transformers_own_converter(tmp_path):
-    transformers = pytest.importorskip("transformers")
+    transformers = require_reference("transformers")
     out = _convert(PLAIN, DATA / "plain" / "albert_config.json", tmp_path / "hf")
     model = transformers.AlbertForPreTraining.from_pretrained(str(out))
     expected = np.load(DATA / "plain" / "expected_hf.npz")
@@ -55,7 +57,7 @@ def test_plain_checkpoint_in_transformers_equals_transformers_own_converter(tmp_
 
 
 def test_hub_module_keeps_every_weight(tmp_path):
-    transformers = pytest.importorskip("transformers")
+    transformers = require_reference("transformers")
     from safetensors.numpy import load_file
 
     out = _convert(HUB, DATA / "hub" / "albert_config.json", tmp_path / "hf")
@@ -97,7 +99,7 @@ def test_albertkit_loads_the_converted_folder(tmp_path):
 
 
 def test_googles_gelu_is_gelu_new():
-    torch = pytest.importorskip("torch")
+    torch = require_reference("torch")
     from transformers.activations import ACT2FN
 
     from albertkit.formats.google import google_config_to_hf
@@ -112,7 +114,7 @@ def test_googles_gelu_is_gelu_new():
 
 
 def test_cli_converts_with_the_tokenizer(tmp_path):
-    spm = pytest.importorskip("sentencepiece")
+    spm = require_reference("sentencepiece")
     from albertkit import AlbertTokenizer
     from albertkit.cli import main
 

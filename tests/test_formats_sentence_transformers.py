@@ -14,11 +14,13 @@ import shutil
 
 import pytest
 
+from conftest import require_reference
+
 import tokenization_parity_data as D
 
-pytest.importorskip("transformers")
-st = pytest.importorskip("sentence_transformers")
-torch = pytest.importorskip("torch")
+require_reference("transformers")
+st = require_reference("sentence_transformers")
+torch = require_reference("torch")
 
 ATOL = 1e-5
 

@@ -17,10 +17,12 @@ import shutil
 
 import pytest
 
+from conftest import require_reference
+
 import tokenization_parity_data as D
 
-pytest.importorskip("transformers")
-pb2 = pytest.importorskip("sentencepiece.sentencepiece_model_pb2")
+require_reference("transformers")
+pb2 = require_reference("sentencepiece.sentencepiece_model_pb2")
 
 
 def _texts(shared_data, full: bool) -> list[str]:

@@ -8,19 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import require_reference
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up notices
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
 def require_keras() -> None:
     """Skip the calling test module when the tf extra is absent, except under CI=true (there it must run)."""
-    try:
-        import keras  # noqa: F401
-        import tensorflow  # noqa: F401
-    except ImportError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            raise ImportError(f"CI=true: the Keras tests must run; install albertkit[tf] ({exc})") from None
-        pytest.skip(f"albertkit[tf] not installed ({exc})", allow_module_level=True)
+    require_reference("keras", "the tf extra: pip install -e '.[tf]'")
+    require_reference("tensorflow", "the tf extra: pip install -e '.[tf]'")
 
 
 # Two shapes: ALBERT-base (one shared block) and a small G=2 groups of K=2 blocks with exact GELU.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -36,12 +37,12 @@ def test_return_tensors_tf_is_int32_and_equals_np(tokenizer):
 
 
 def test_return_tensors_jax_where_installed_else_a_clear_error(tokenizer):
-    try:
-        import jax.numpy as jnp
-    except ImportError:
+    if importlib.util.find_spec("jax") is None:
         with pytest.raises(ImportError, match="return_tensors='jax' needs jax: pip install jax"):
             tokenizer(["x"], return_tensors="jax")
     else:
+        import jax.numpy as jnp
+
         enc = tokenizer(["x"], return_tensors="jax")
         assert isinstance(enc["input_ids"], jnp.ndarray) and enc["input_ids"].dtype == jnp.int32
     with pytest.raises(ValueError, match="return_tensors must be None, 'pt', 'np', 'tf' or 'jax'"):
