@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "albertkit.pretraining.commands",
     "albertkit.finetuning.commands",
     "albertkit.export_commands",
+    "albertkit.serving.commands",
 )
 
 
