@@ -356,7 +356,7 @@ class _Guard:
 
     async def _handle(self, scope: dict, receive: Callable, send: Callable, path: str) -> None:
         headers = dict(scope.get("headers") or [])
-        if self.expected is not None:
+        if self.expected is not None and path != "/health":  # probes (load balancers, k8s) carry no key
             given = headers.get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
                 return await _reply(send, path, 401, "missing or wrong API key: send the header `Authorization: Bearer KEY`", "unauthorized")
