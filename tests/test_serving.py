@@ -26,11 +26,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("fastapi", reason="albertkit[serve] is not installed")  # noqa: E402 (CI installs it: .[test,serve])
-
-import httpx  # noqa: E402
-
-from test_pipelines_common import corpus_sentences, hf_checkpoint, mask_sentences  # noqa: E402
+import httpx  # the test extra brings albertkit[serve], httpx and openai
+from test_pipelines_common import corpus_sentences, hf_checkpoint, mask_sentences
 
 REPO = Path(__file__).resolve().parents[1]
 MINI = REPO / "src" / "albertkit" / "models" / "albert-mini-en"
@@ -148,13 +145,14 @@ def sentences(shared_data):
 
 @pytest.fixture(scope="module")
 def pipelines():
-    """Pipelines built independently of the server, through the public API."""
-    from albertkit import pipeline
+    """Pipelines built independently of the server, through the public API (one model load)."""
+    from albertkit import AlbertForMaskedLM, AlbertTokenizer, pipeline
 
+    model, tok = AlbertForMaskedLM.from_pretrained(str(MINI)), AlbertTokenizer.from_pretrained(str(MINI))
     return {
-        "fill-mask": pipeline("fill-mask", model=str(MINI)),
-        "embed": pipeline("sentence-embedding", model=str(MINI), pooling="mean"),
-        "features": pipeline("feature-extraction", model=str(MINI)),
+        "fill-mask": pipeline("fill-mask", model=model, tokenizer=tok),
+        "embed": pipeline("sentence-embedding", model=model.albert, tokenizer=tok, pooling="mean"),
+        "features": pipeline("feature-extraction", model=model.albert, tokenizer=tok),
     }
 
 
@@ -187,7 +185,7 @@ def test_embed_and_embed_all_equal_pipelines(mini_server, pipelines, sentences):
 
 
 def test_openai_client_embeddings(mini_server, pipelines, sentences):
-    openai = pytest.importorskip("openai")
+    import openai
     client = openai.OpenAI(base_url=mini_server.url + "/v1", api_key="unused", max_retries=0)
     want = pipelines["embed"].run_many(sentences[:3], normalize=True)
     # The package asks for base64 by default and decodes it itself; float is the other format.
@@ -489,11 +487,15 @@ def test_cli_serve_sigterm_finishes_in_flight_requests_and_exits_0(tmp_path):
             except httpx.TransportError:
                 time.sleep(0.2)
         long = ["the cat sat on the mat and looked at the [MASK] " * 20] * 8
+        deadline = time.monotonic() + 120
         with ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(httpx.post, url + "/fill-mask", json={"inputs": long}, timeout=120) for _ in range(8)]
-            while proc.poll() is None and not any(f.running() for f in futures):
-                time.sleep(0.01)
-            time.sleep(0.3)  # requests are in the queue / on the model now
+            # SIGTERM once the server has admitted all eight (they are queued or on the model)
+            in_flight = False
+            while proc.poll() is None and time.monotonic() < deadline and not in_flight:
+                in_flight = "albertkit_requests_in_flight 8.0" in httpx.get(url + "/metrics", timeout=10).text
+                time.sleep(0.02)
+            assert in_flight, "the eight requests were never in flight together"
             proc.send_signal(signal.SIGTERM)
             codes = [f.result().status_code for f in futures]
         assert codes == [200] * 8

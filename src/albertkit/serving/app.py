@@ -362,6 +362,11 @@ class _Guard:
                 return await _reply(send, path, 401, "missing or wrong API key: send the header `Authorization: Bearer KEY`", "unauthorized")
         if scope.get("method") != "POST":
             return await self.app(scope, receive, send)
+        batcher = self.api.batcher
+        if ROUTES.get(path) is not None and batcher.in_flight >= batcher.max_concurrent_requests:
+            # Full: refuse before reading the body, so that overload costs the least (the handler's
+            # admit() is the exact check; this one only answers the obvious case early).
+            return await _reply(send, path, 429, f"Model is overloaded: the limit of {batcher.max_concurrent_requests} requests in flight (--max-concurrent-requests) is reached", "overloaded")
         limit = self.api.settings.payload_limit
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -8,7 +8,9 @@ pipelines or forward parameters (``top_k``, ``pooling``...) never share a batch.
 
     >>> batcher = Batcher(max_batch_tokens=16384, max_concurrent_requests=512)  # doctest: +SKIP
     >>> batcher.start()                                                          # doctest: +SKIP
-    >>> results = await batcher.submit(pipe, job)  # the job's features now carry their outputs  # doctest: +SKIP
+    >>> job = pipe.plan(["a [MASK] text"], False, {})                            # doctest: +SKIP
+    >>> await batcher.submit(pipe, job)  # returns when every feature carries its outputs  # doctest: +SKIP
+    >>> pipe.finish(job)                                                          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class _Pending:
 class Batcher:
     """A bounded queue of features and the one thread that runs the model on them.
 
-    ``max_concurrent_requests`` bounds the requests admitted and not yet answered (more -> 
+    ``max_concurrent_requests`` bounds the requests admitted and not yet answered (more ->
     :class:`Overloaded`); ``max_batch_tokens`` bounds rows x longest row of one forward pass (a
     single feature longer than the budget still runs, alone). ``on_batch`` is called after every
     forward pass with its :class:`BatchStats` (from the worker thread).
