@@ -330,8 +330,14 @@ def main() -> int:
                 term = asyncio.run(load(server.url, pool, refs[kind], args.clients, min(10.0, args.duration), seed=77, sigterm=server, tol=tol))
             code = server.stop()  # after the SIGTERM phase the process has exited already
             if last:
+                # Every response the server handed over must have reached its client: compare the
+                # count in its shutdown log line with the responses the clients received.
+                received = sum(res.statuses.values()) + sum(term.statuses.values()) + (len(pool) if r == 0 else 0)
+                answered = _answered(server.log.name)
                 sigterm_result = {"exit_code": code, **term.after_sigterm, "mismatches": term.mismatches,
-                                  "http_5xx": sum(v for k, v in term.statuses.items() if k >= 500)}
+                                  "http_5xx": sum(v for k, v in term.statuses.items() if k >= 500),
+                                  "server_answered": answered, "clients_received": received,
+                                  "responses_lost": None if answered is None else answered - received}
             peak[kind] = max(peak[kind], server.peak_rss)
             summary = res.summary()
             rounds[kind].append(summary)
@@ -375,7 +381,16 @@ def main() -> int:
 
         atomic_write_text(args.output, text + "\n")
     bad = sum(x["http_5xx"] + x["mismatches"] + x["transport_errors"] for k in rounds for x in rounds[k] if k == "albertkit")
-    return 1 if bad or sigterm_result.get("exit_code") != 0 or overload["http_5xx"] else 0
+    lost = sigterm_result.get("responses_lost")
+    return 1 if bad or sigterm_result.get("exit_code") != 0 or overload["http_5xx"] or lost else 0
+
+
+def _answered(log: str) -> int | None:
+    """The server's count of answered POST requests, from its shutdown log line."""
+    import re
+
+    found = re.findall(r"shutdown: (\d+) requests answered", Path(log).read_text(errors="replace"))
+    return int(found[-1]) if found else None
 
 
 def _cpu_name() -> str:

@@ -505,3 +505,17 @@ def test_cli_serve_sigterm_finishes_in_flight_requests_and_exits_0(tmp_path):
             proc.kill()
         log = proc.stdout.read()
     assert "Shutting down" in log and "server stopped" in log
+
+
+def test_base_checkpoint_serves_embeddings_only(tmp_path, spiece_path):
+    from albertkit import pipeline
+    from albertkit.serving import ServedModel
+
+    folder = hf_checkpoint(tmp_path / "base", spiece_path, "Model", seed=5)
+    served = ServedModel.load(str(folder), fast="fp32", pooling="cls")
+    assert served.tasks == ["embed", "embed_all"]
+    with LiveServer(make_app(served)) as server:
+        r = server.post("/embed", {"inputs": ["a cat", "the dogs barked"], "normalize": False})
+        assert_json_close(r.json(), pipeline("sentence-embedding", model=str(folder), pooling="cls").run_many(["a cat", "the dogs barked"]))
+        assert server.post("/fill-mask", {"inputs": "a [MASK]"}).status_code == 424
+        assert httpx.get(server.url + "/info").json()["model_type"] == {"embedding": {"pooling": "cls"}}

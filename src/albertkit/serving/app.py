@@ -105,6 +105,7 @@ class _Api:
         self.settings = settings
         self.served: ServedModel | None = None
         self.load_error: BaseException | None = None
+        self.answered = 0  # responses handed to the server for the POST routes (logged at shutdown)
         self.pool = ThreadPoolExecutor(settings.tokenization_workers, thread_name_prefix="albertkit-tokenize")
         self.metrics = ServerMetrics(lambda: self.batcher.queued_features, lambda: self.batcher.in_flight)
         self.batcher = Batcher(
@@ -348,6 +349,8 @@ class _Guard:
             if message["type"] == "http.response.start":
                 status_seen[0] = message["status"]
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False) and route in ROUTES:
+                self.api.answered += 1
 
         try:
             await self._handle(scope, receive, send_and_count, path)
@@ -447,6 +450,7 @@ def create_app(model: ServedModel | Callable[[], ServedModel], settings: ServerS
         finally:
             # Uvicorn has answered every in-flight request by now; the queue is empty.
             api.batcher.stop(timeout=30)
+            logger.info("shutdown: %d requests answered on the POST routes, %d in flight", api.answered, api.batcher.in_flight)
             api.pool.shutdown(wait=True)
 
     app = FastAPI(title="albertkit serve", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -68,7 +68,12 @@ def serve(args: argparse.Namespace) -> int:
         tokenization_workers=args.tokenization_workers,
     )
     app = create_app(lambda: ServedModel.load(args.model, fast=args.fast, pooling=args.pooling, device=args.device), settings)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False, timeout_graceful_shutdown=None)
+    # timeout_keep_alive: uvicorn's 5 s default closes a keep-alive connection whose client is slow to
+    # send its next request (a busy client process), racing with that request; 60 s avoids it.
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_config=None, access_log=False, timeout_graceful_shutdown=None,
+        timeout_keep_alive=60,
+    )
     server = uvicorn.Server(config)
     failed: list[BaseException] = []
 
