@@ -305,6 +305,7 @@ def main() -> int:
     parser.add_argument("--overload-limit", type=int, default=32, help="--max-concurrent-requests in the overload phase")
     parser.add_argument("--overload-duration", type=float, default=20.0)
     parser.add_argument("--tol", type=float, default=None, help="float tolerance of the answer check (default 1e-4 for fp32, 1e-2 otherwise); tokens, labels and strings must be equal")
+    parser.add_argument("--only-overload", action="store_true", help="run the overload phase alone")
     parser.add_argument("--output", help="write the results as JSON here")
     args = parser.parse_args()
 
@@ -314,7 +315,7 @@ def main() -> int:
     rounds: dict[str, list[dict]] = {"albertkit": [], "baseline": []}
     peak: dict[str, int] = {"albertkit": 0, "baseline": 0}
     sigterm_result: dict[str, Any] = {}
-    for r in range(args.rounds):
+    for r in range(0 if args.only_overload else args.rounds):
         for kind in ("albertkit", "baseline"):
             last = kind == "albertkit" and r == args.rounds - 1
             server = Server(kind, args.model, args.fast)
@@ -343,13 +344,10 @@ def main() -> int:
             rounds[kind].append(summary)
             print(f"  {json.dumps(summary)}", file=sys.stderr, flush=True)
 
-    # Overload: 10x the concurrency limit
-    server = Server("albertkit", args.model, args.fast, ["--max-concurrent-requests", str(args.overload_limit)])
-    server.wait_healthy()
-    print(f"overload: {10 * args.overload_limit} clients, limit {args.overload_limit} ...", file=sys.stderr, flush=True)
-    over = asyncio.run(load(server.url, pool, refs["albertkit"], 10 * args.overload_limit, args.overload_duration, seed=99, tol=tol))
-    over_code = server.stop()
-    overload = {**over.summary(), "peak_rss_mib": round(server.peak_rss / 2**20), "exit_code": over_code}
+    overload = overload_phase(args, pool, refs.get("albertkit"), tol)
+    if args.only_overload:
+        print(json.dumps(overload, indent=2))
+        return 0 if not overload["http_5xx"] else 1
 
     def median(kind: str, key: str) -> float:
         return statistics.median(x[key] for x in rounds[kind] if x[key] is not None)
@@ -383,6 +381,46 @@ def main() -> int:
     bad = sum(x["http_5xx"] + x["mismatches"] + x["transport_errors"] for k in rounds for x in rounds[k] if k == "albertkit")
     lost = sigterm_result.get("responses_lost")
     return 1 if bad or sigterm_result.get("exit_code") != 0 or overload["http_5xx"] or lost else 0
+
+
+def curl_probe(url: str, stop: threading.Event, out: list[tuple[int, float]]) -> None:
+    """Time requests from a separate process (curl), one at a time: the load client's own event
+    loop, busy with hundreds of connections on a shared machine, would add its delays to the
+    latencies it measures; curl's ``time_total`` is the server's answer time plus the loopback."""
+    body = json.dumps({"inputs": "a short probe sentence ."})
+    while not stop.is_set():
+        r = subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", "-H", "Content-Type: application/json",
+             "-d", body, url + "/embed"], capture_output=True, text=True, timeout=120,
+        )
+        code, seconds = r.stdout.split()
+        out.append((int(code), float(seconds)))
+        stop.wait(0.2)
+
+
+def overload_phase(args: argparse.Namespace, pool: list, refs: list | None, tol: float) -> dict[str, Any]:
+    """albertkit at ``--max-concurrent-requests C`` under 10 x C clients, with a curl probe."""
+    server = Server("albertkit", args.model, args.fast, ["--max-concurrent-requests", str(args.overload_limit)])
+    server.wait_healthy()
+    if refs is None:
+        refs = asyncio.run(references(server.url, pool))
+    print(f"overload: {10 * args.overload_limit} clients, limit {args.overload_limit} ...", file=sys.stderr, flush=True)
+    stop, probes = threading.Event(), []
+    probe = threading.Thread(target=curl_probe, args=(server.url, stop, probes), daemon=True)
+    probe.start()
+    over = asyncio.run(load(server.url, pool, refs, 10 * args.overload_limit, args.overload_duration, seed=99, tol=tol))
+    stop.set()
+    probe.join(130)
+    code = server.stop()
+    t429 = sorted(t for c, t in probes if c == 429)
+    return {
+        **over.summary(), "peak_rss_mib": round(server.peak_rss / 2**20), "exit_code": code,
+        "curl_probe": {
+            "statuses": {str(c): sum(1 for x, _ in probes if x == c) for c in sorted({x for x, _ in probes})},
+            "p50_429_ms": round(1000 * t429[len(t429) // 2], 1) if t429 else None,
+            "max_429_ms": round(1000 * t429[-1], 1) if t429 else None,
+        },
+    }
 
 
 def _answered(log: str) -> int | None:
