@@ -519,3 +519,11 @@ def test_base_checkpoint_serves_embeddings_only(tmp_path, spiece_path):
         assert_json_close(r.json(), pipeline("sentence-embedding", model=str(folder), pooling="cls").run_many(["a cat", "the dogs barked"]))
         assert server.post("/fill-mask", {"inputs": "a [MASK]"}).status_code == 424
         assert httpx.get(server.url + "/info").json()["model_type"] == {"embedding": {"pooling": "cls"}}
+
+
+def test_cli_serve_reports_a_model_that_fails_to_load(tmp_path, capsys):
+    from albertkit.cli import main
+
+    assert main(["serve", str(tmp_path / "no-such-model"), "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("albertkit serve: error: the model failed to load:") and "no-such-model" in err
