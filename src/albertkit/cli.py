@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "albertkit.model_card.commands",
     "albertkit.keras.commands",  # after export_commands: adds `export savedmodel`
     "albertkit.formats.commands",
+    "albertkit.serving.commands",
 )
 
 

@@ -23,6 +23,8 @@ __all__ = [
     "Feature",
     "Pipeline",
     "PipelineInputError",
+    "InputTooLongError",
+    "Job",
     "describe_input",
     "resolve_model",
     "DEFAULT_MODEL",
@@ -40,6 +42,10 @@ PROGRESS_MIN_FEATURES = 128
 
 class PipelineInputError(ValueError):
     """An input a pipeline cannot process; the message names the input (index and text)."""
+
+
+class InputTooLongError(PipelineInputError):
+    """An input longer than the model's window while truncation is off (a server answers 413)."""
 
 
 def describe_input(index: int | None, text: Any, width: int = 60) -> str:
@@ -64,6 +70,20 @@ class Feature:
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+
+@dataclass
+class Job:
+    """Checked inputs of one call, preprocessed: what ``Pipeline.plan`` returns and ``finish`` takes."""
+
+    items: list[Any]
+    per_input: list[list[Feature]]  # the features of each item, in item order
+    forward_params: dict[str, Any]
+    postprocess_params: dict[str, Any]
+
+    @property
+    def features(self) -> list[Feature]:
+        return [f for feats in self.per_input for f in feats]
 
 
 # ----------------------------------------------------------------------------------- model loading
@@ -283,7 +303,7 @@ class Pipeline:
             return enc
         label = describe_input(index, display if display is not None else text)
         if self.truncation == "error":
-            raise PipelineInputError(
+            raise InputTooLongError(
                 f"{label}: {n} tokens, more than the model's limit of {self.max_length}; "
                 f"shorten it or pass truncation='warn' (--truncate) to cut it"
             )
@@ -311,6 +331,19 @@ class Pipeline:
         for start in range(0, len(order), self.batch_size):
             yield order[start : start + self.batch_size]
 
+    def forward_batch(self, group: Sequence[Feature], **params: Any) -> None:
+        """One padded forward pass over ``group``; each feature gets its outputs in ``feature.outputs``.
+
+        The unit a server's dynamic batcher calls with features of several requests.
+        """
+        batch = {k: v.to(self.device) for k, v in self._collate(group).items()}
+        with torch.inference_mode():
+            out = self._forward(batch, list(group), **params)
+        # Scores leave the device as float32 (bf16/fp16 models included); ids keep their type.
+        out = {k: (v.float() if v.is_floating_point() else v).cpu() for k, v in out.items()}
+        for row, f in enumerate(group):
+            f.outputs = {k: v[row] for k, v in out.items()}
+
     def _run(self, features: list[Feature], **params: Any) -> None:
         """Run the model over all features; each gets its outputs in ``feature.outputs``."""
         from tqdm.auto import tqdm
@@ -318,13 +351,7 @@ class Pipeline:
         show = self.progress if self.progress is not None else len(features) >= PROGRESS_MIN_FEATURES
         with tqdm(total=len(features), desc=self.task, unit="seq", disable=not show) as bar:
             for group in self._batches(features):
-                batch = {k: v.to(self.device) for k, v in self._collate(group).items()}
-                with torch.inference_mode():
-                    out = self._forward(batch, group, **params)
-                # Scores leave the device as float32 (bf16/fp16 models included); ids keep their type.
-                out = {k: (v.float() if v.is_floating_point() else v).cpu() for k, v in out.items()}
-                for row, f in enumerate(group):
-                    f.outputs = {k: v[row] for k, v in out.items()}
+                self.forward_batch(group, **params)
                 bar.update(len(group))
 
     # -- entry point -------------------------------------------------------------------------------
@@ -342,20 +369,31 @@ class Pipeline:
         return self._execute(items, False, params)
 
     def _execute(self, items: list[Any], single: bool, params: dict[str, Any]) -> list[Any]:
+        job = self.plan(items, single, params)
+        if job.features:
+            self._run(job.features, **job.forward_params)
+        return self.finish(job)
+
+    def plan(self, items: list[Any], single: bool, params: dict[str, Any]) -> Job:
+        """Validate ``params`` and preprocess checked ``items`` into features (no model call yet).
+
+        ``plan`` -> ``forward_batch`` over ``job.features`` (in any grouping) -> ``finish``
+        is ``__call__`` split in three, so that a server can batch features of many requests.
+        """
         merged = dict(self.defaults)
         merged.update(self._sanitize(**params))
         pre, fwd, post = self._split_params(merged)
-        features: list[Feature] = []
         per_input: list[list[Feature]] = []
         for index, item in enumerate(items):
             feats = self.preprocess(item, None if single else index, **pre)
             for f in feats:
                 f.index = index
             per_input.append(feats)
-            features.extend(feats)
-        if features:
-            self._run(features, **fwd)
-        return [self.postprocess(item, feats, **post) for item, feats in zip(items, per_input)]
+        return Job(items, per_input, fwd, post)
+
+    def finish(self, job: Job) -> list[Any]:
+        """Postprocess a job whose features all carry their outputs: one result per item."""
+        return [self.postprocess(item, feats, **job.postprocess_params) for item, feats in zip(job.items, job.per_input)]
 
     # Which parameter goes to which step; subclasses list their names.
     preprocess_params: tuple[str, ...] = ()

@@ -1,0 +1,145 @@
+"""The model a server holds: one checkpoint loaded once, and the pipelines that share it.
+
+The checkpoint's weights decide the routes: an MLM head (``predictions.*``) serves ``/fill-mask``, a
+sequence-classification head serves ``/predict`` (and ``/rerank`` when it has one label, as a
+cross-encoder); every ALBERT serves ``/embed``, ``/embed_all`` and ``/v1/embeddings`` from its
+backbone (``model.albert``: the same tensors, not a copy) and ``/tokenize`` / ``/decode``.
+
+    >>> served = ServedModel.load("src/albertkit/models/albert-mini-en", fast="fp32")  # doctest: +SKIP
+    >>> served.pipeline("fill-mask")("Paris is the [MASK] of France.")              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from albertkit.pipelines.base import Pipeline, _checkpoint_keys, resolve_model
+from albertkit.serving import FAST_CHOICES
+
+__all__ = ["ServedModel", "resolve_fast"]
+
+logger = logging.getLogger(__name__)
+
+
+# route task -> pipeline task (albertkit.pipelines.TASKS)
+_PIPELINE_TASKS = {
+    "fill-mask": "fill-mask",
+    "embed": "sentence-embedding",
+    "embed_all": "feature-extraction",
+    "predict": "text-classification",
+}
+
+
+def resolve_fast(fast: str, device: str = "cpu") -> str:
+    """``auto`` -> ``bf16`` where the device runs bf16 natively (AVX512-BF16, AMX, bf16 GPUs), else ``fp32``."""
+    if fast not in FAST_CHOICES:
+        raise ValueError(f"--fast must be one of {', '.join(FAST_CHOICES)}, got {fast!r}")
+    if fast != "auto":
+        return fast
+    from albertkit.fast import bf16_supported
+
+    return "bf16" if bf16_supported(device) else "fp32"
+
+
+def _head_class(name: str) -> str:
+    """The model class whose head the checkpoint carries (by its weights, then its architectures)."""
+    from albertkit.config import AlbertConfig
+
+    keys = _checkpoint_keys(name) or []
+    if any(k.startswith("predictions.") for k in keys):
+        return "AlbertForMaskedLM"
+    architectures = AlbertConfig.from_pretrained(name).architectures or []
+    if any(k.startswith("classifier.") for k in keys) and any(a.endswith("SequenceClassification") for a in architectures):
+        return "AlbertForSequenceClassification"
+    return "AlbertModel"
+
+
+@dataclass
+class ServedModel:
+    """One loaded checkpoint and its pipelines, keyed by (route task, truncate)."""
+
+    name: str
+    head_class: str
+    fast: str
+    pooling: str
+    tokenizer: Any
+    config: Any
+    max_input_length: int
+    _pipes: dict[tuple[str, bool], Pipeline] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, model: str | os.PathLike | None, *, fast: str = "fp32", pooling: str = "mean", device: str = "cpu") -> "ServedModel":
+        import albertkit.modeling as modeling
+        from albertkit.fast import optimize
+        from albertkit.pipelines import pipeline_class
+        from albertkit.pipelines.features import POOLING_MODES
+        from albertkit.tokenization import AlbertTokenizer
+
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"--pooling must be one of {', '.join(POOLING_MODES)}, got {pooling!r}")
+        name = resolve_model(model)
+        fast = resolve_fast(fast, device)
+        head = _head_class(name)
+        torch_model = getattr(modeling, head).from_pretrained(name, device=device).eval()
+        tokenizer = AlbertTokenizer.from_pretrained(name)
+        tasks = ["embed", "embed_all"]
+        if head == "AlbertForMaskedLM":
+            tasks.append("fill-mask")
+        if head == "AlbertForSequenceClassification":
+            tasks.append("predict")
+        # Build every pipeline on the fp32 torch model, then put the shared model on the fast path
+        # once: bf16 casts in place and int8 quantizes one copy, so the backbone of the head model
+        # *is* the model the embedding pipelines run (one copy of the weights in memory).
+        pipes: dict[tuple[str, bool], Pipeline] = {}
+        for task in tasks:
+            module = torch_model if task in ("fill-mask", "predict") or head == "AlbertModel" else torch_model.albert
+            defaults = {"pooling": pooling} if task == "embed" else {}
+            for truncate in (False, True):
+                pipes[task, truncate] = pipeline_class(_PIPELINE_TASKS[task])(
+                    module, tokenizer, device=device, truncation="warn" if truncate else "error", **defaults
+                )
+        if fast != "fp32":
+            head_fast = optimize(torch_model, fast)
+            if fast in ("onnx", "onnx-int8"):
+                # An ONNX graph has no submodules: the backbone gets its own export (two sessions).
+                backbone_fast = head_fast if head == "AlbertModel" else optimize(torch_model.albert, fast)
+            else:
+                backbone_fast = getattr(head_fast, "albert", head_fast)
+            for (task, _), pipe in pipes.items():
+                pipe.model = head_fast if task in ("fill-mask", "predict") else backbone_fast
+        any_pipe = next(iter(pipes.values()))
+        return cls(name, head, fast, pooling, tokenizer, torch_model.config, any_pipe.max_length, pipes)
+
+    @property
+    def tasks(self) -> list[str]:
+        return sorted({task for task, _ in self._pipes})
+
+    def pipeline(self, task: str, truncate: bool = False) -> Pipeline:
+        return self._pipes[task, truncate]
+
+    def supports(self, task: str) -> bool:
+        if task == "rerank":
+            return ("predict", False) in self._pipes and int(self.config.num_labels) == 1
+        return (task, False) in self._pipes
+
+    @property
+    def dtype(self) -> str:
+        return {"fp32": "float32", "bf16": "bfloat16", "int8": "int8", "onnx": "float32 (onnx)", "onnx-int8": "int8 (onnx)"}[self.fast]
+
+    def id2label(self) -> dict[str, str]:
+        labels = self.config.id2label or {i: f"LABEL_{i}" for i in range(int(self.config.num_labels))}
+        return {str(k): v for k, v in labels.items()}
+
+    @property
+    def model_type(self) -> dict[str, Any]:
+        """TEI's ``model_type`` of ``/info``: classifier / reranker (with labels) or embedding (pooling)."""
+        if self.head_class == "AlbertForSequenceClassification":
+            labels = self.id2label()
+            kind = "reranker" if len(labels) == 1 else "classifier"
+            return {kind: {"id2label": labels, "label2id": {v: int(k) for k, v in labels.items()}}}
+        return {"embedding": {"pooling": self.pooling}}
