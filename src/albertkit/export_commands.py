@@ -53,6 +53,9 @@ def _export_onnx(args: argparse.Namespace) -> int:
         raise CommandError(f"OUTPUT must be a .onnx file, got {args.output!r}")
     cls = getattr(modeling, TASK_TO_CLASS[args.task])
     model = cls.from_pretrained(args.model)
+    from albertkit.checkpoint import require_trained_head
+
+    require_trained_head(model, args.model, f"exporting it for {args.task}")
     path = export_onnx(model, args.output, int8=args.int8, opset=args.opset)
     logger.info("wrote %s (%s%s)", path, cls.__name__, ", int8" if args.int8 else "")
     return 0

@@ -165,11 +165,9 @@ def _init_distributed(device_type: str) -> _Dist:
 
 
 def _default_device(requested: str | None) -> torch.device:
-    if requested:
-        return torch.device(requested)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
+    from albertkit.checkpoint import resolve_device
+
+    return resolve_device(requested or None)
 
 
 def _cpu_has_bf16() -> bool:

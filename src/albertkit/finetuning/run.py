@@ -369,6 +369,26 @@ def _write_predictions(task: str, folder: Path, data: _Data, predictions: Any, l
     return written
 
 
+def _check_head_fits(task: str, config: Any, label_list: Sequence[str] | None, name: str) -> None:
+    """Refuse a model fine-tuned for another label set (an SST-2 classifier scored on RTE)."""
+    if task in ("squad1", "squad2", "race"):
+        return
+    want = 1 if label_list is None else len(label_list)
+    if int(config.num_labels) != want:
+        raise ValueError(
+            f"{task} has {want} label(s) ({', '.join(label_list or ['a score'])}) but {name} was fine-tuned with "
+            f"{config.num_labels}; evaluate it on the task it was fine-tuned for"
+        )
+    id2label = getattr(config, "id2label", None) or {}
+    names = [id2label.get(i) for i in range(len(id2label))]
+    generic = all(n is None or str(n).startswith("LABEL_") for n in names)  # transformers' placeholder names
+    if label_list is not None and names and not generic and names != list(label_list):
+        raise ValueError(
+            f"{task} labels are {list(label_list)} but {name} was fine-tuned on labels {names}; "
+            f"evaluate it on the task it was fine-tuned for"
+        )
+
+
 def _load_tokenizer(model: str | os.PathLike, tokenizer: Any | None) -> Any:
     if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
         return tokenizer
@@ -408,10 +428,18 @@ def evaluate(
     key = _task_key(task)
     columns = columns or TableColumns()
     tok = _load_tokenizer(model if isinstance(model, (str, os.PathLike)) else "", tokenizer)
+    name = str(model) if isinstance(model, (str, os.PathLike)) else "the model"
     if isinstance(model, (str, os.PathLike)):
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        from albertkit.checkpoint import resolve_device
+
+        dev = resolve_device(device)
+        from albertkit.checkpoint import require_trained_head
+
+        name = str(model)
         model = _load_model(key, model, {}, dev)
+        require_trained_head(model, name, f"evaluating it on {key}")
     label_list = _label_list(key, None, model.config) if key not in ("regression",) else None
+    _check_head_fits(key, model.config, label_list, name)
     max_len = max_seq_length or TASK_DEFAULTS.get(key, TASK_DEFAULTS["classification"]).max_seq_length
     selection = parse_article_range(articles)
     examples = _read(key, data, "dev", columns, label_list, for_training=False, articles=selection)

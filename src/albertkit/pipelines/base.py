@@ -100,20 +100,15 @@ def resolve_model(model: str | os.PathLike | None) -> str:
 
 
 def _checkpoint_keys(name_or_path: str) -> list[str] | None:
-    """Parameter names stored in a checkpoint, without loading the tensors (None if unreadable)."""
+    """Parameter names stored in a checkpoint, without loading the tensors (None if it has no weights file)."""
+    from albertkit.checkpoint import checkpoint_keys
     from albertkit.hub import ModelNotFoundError, resolve_first
 
     try:
         path = resolve_first(name_or_path, ("model.safetensors", "pytorch_model.bin"))
     except ModelNotFoundError:
         return None
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            return list(fh.keys())
-    state = torch.load(path, map_location="meta", weights_only=True, mmap=True)
-    return list(state)
+    return checkpoint_keys(path)
 
 
 def _to_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
@@ -167,7 +162,9 @@ class Pipeline:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if truncation not in ("error", "warn"):
             raise ValueError(f"truncation must be 'error' or 'warn', got {truncation!r}")
-        self.device = torch.device(device)
+        from albertkit.checkpoint import resolve_device
+
+        self.device = resolve_device(device)
         self.dtype = _to_dtype(dtype)
         self.batch_size = batch_size
         self.truncation = truncation

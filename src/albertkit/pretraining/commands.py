@@ -155,6 +155,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
+    from albertkit.checkpoint import resolve_device
     from albertkit.modeling import AlbertForPreTraining
     from albertkit.pretraining.corpus import PretrainingCorpus, prepare_corpus, tokenizer_checksum
     from albertkit.pretraining.instances import SOPDataset
@@ -163,7 +164,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from albertkit.utils import atomic_write_text
 
     tok = load_tokenizer(args.tokenizer or args.model)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(args.device)
     model = AlbertForPreTraining.from_pretrained(args.model, device=device)
     if model.config.vocab_size != tok.vocab_size:
         raise ValueError(f"model vocab_size {model.config.vocab_size} != tokenizer vocab_size {tok.vocab_size}")

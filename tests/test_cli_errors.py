@@ -1,0 +1,187 @@
+"""Bad input as a newcomer meets it (issue 19): each case runs ``albertkit.cli.main`` in-process and
+expects exit status 2 and one stderr line that names the file, field or reason - never a traceback.
+
+Checkpoints for the corrupt-file cases are copies of the shipped model (``albert-mini-en``) with one
+file broken; the fine-tuned classifiers come from transformers (``hf_checkpoint``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+from albertkit.cli import main
+from test_pipelines_common import hf_checkpoint
+
+SHIPPED = Path(__file__).resolve().parents[1] / "src" / "albertkit" / "models" / "albert-mini-en"
+
+
+def cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    """Run ``albertkit ARGV`` in this process -> (exit status, stdout, stderr)."""
+    root = logging.getLogger()
+    for handler in root.handlers[:]:  # main() attaches logging to the stderr it finds; that is capsys'
+        root.removeHandler(handler)
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse errors
+        code = exc.code
+    finally:
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def error_line(err: str, *needles: str) -> str:
+    """The one error line of ``err`` (warnings may precede it), checked to contain every needle."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("albertkit"), err
+    assert ": error: " in lines[-1], err
+    assert sum(": error: " in line for line in lines) == 1, err
+    for needle in needles:
+        assert needle in lines[-1], (needle, lines[-1])
+    return lines[-1]
+
+
+def model_copy(dest: Path, drop_weights: bool = False) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in SHIPPED.iterdir():
+        if item.is_file() and not (drop_weights and item.name == "model.safetensors"):
+            shutil.copy(item, dest / item.name)
+    return dest
+
+
+class _RunsCode:
+    """Unpickling this would run ``os.system``: a checkpoint that must be refused, not loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory) -> dict[str, Path]:
+    import torch
+
+    base = tmp_path_factory.mktemp("broken")
+    out = {}
+    weights = (SHIPPED / "model.safetensors").read_bytes()
+    out["truncated"] = model_copy(base / "truncated", drop_weights=True)
+    (out["truncated"] / "model.safetensors").write_bytes(weights[: len(weights) // 3])
+    out["garbage"] = model_copy(base / "garbage", drop_weights=True)
+    (out["garbage"] / "model.safetensors").write_bytes(bytes(range(256)) * 40)
+    out["shapes"] = model_copy(base / "shapes")
+    config = json.loads((out["shapes"] / "config.json").read_text())
+    config["hidden_size"] *= 2
+    (out["shapes"] / "config.json").write_text(json.dumps(config))
+    marker = base / "code-ran"
+    out["pickle"] = model_copy(base / "pickle", drop_weights=True)
+    with open(out["pickle"] / "pytorch_model.bin", "wb") as fh:
+        pickle.dump({"albert.embeddings.word_embeddings.weight": _RunsCode(marker)}, fh)
+    out["zip_pickle"] = model_copy(base / "zip_pickle", drop_weights=True)
+    torch.save({"weight": _RunsCode(marker)}, out["zip_pickle"] / "pytorch_model.bin")
+    out["marker"] = marker
+    return out
+
+
+# ------------------------------------------------------------------ item 1: corrupt checkpoints
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("truncated", "corrupt or truncated"),
+        ("garbage", "corrupt or truncated"),
+        ("shapes", "shape mismatch"),
+        ("pickle", "refused"),
+        ("zip_pickle", "refused"),
+    ],
+)
+def test_corrupt_checkpoint_is_one_line_exit_2(capsys, broken, case, reason):
+    code, out, err = cli(capsys, "fill-mask", "The [MASK] is blue.", "--model", broken[case])
+    assert code == 2 and out == ""
+    line = error_line(err, str(broken[case]), reason)
+    assert "weights_only=False" not in line and "weights_only` set to `False" not in line
+    assert not broken["marker"].exists(), "unpickling ran code"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["embed", "some text", "--model", "{m}"],
+        ["classify", "some text", "--model", "{m}"],
+        ["evaluate", "rte", "--model", "{m}", "--data", "{rte}"],
+        ["export", "onnx", "{m}", "{out}/m.onnx"],
+        ["evaluate-pretraining", "{m}", "{corpus}"],
+    ],
+)
+def test_every_model_loading_command_reports_a_corrupt_checkpoint(capsys, broken, shared_data, tmp_path, argv):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("One sentence here. Another one there.\n\nA second document. It has two.\n")
+    subs = {"m": str(broken["truncated"]), "rte": str(shared_data / "glue" / "RTE"), "out": str(tmp_path), "corpus": str(corpus)}
+    code, _, err = cli(capsys, *(a.format(**subs) for a in argv))
+    assert code == 2
+    error_line(err, "model.safetensors", "corrupt or truncated")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+# ------------------------------------------------------------ item 2: random heads are refused
+@pytest.fixture(scope="module")
+def sst2_model(tmp_path_factory, spiece_path) -> Path:
+    return hf_checkpoint(
+        tmp_path_factory.mktemp("sst2") / "m", spiece_path, "ForSequenceClassification", id2label={0: "0", 1: "1"}
+    )
+
+
+def test_evaluate_refuses_a_model_without_a_trained_head(capsys, shared_data):
+    code, out, err = cli(capsys, "evaluate", "rte", "--model", SHIPPED, "--data", shared_data / "glue" / "RTE")
+    assert code == 2 and out == ""
+    error_line(err, str(SHIPPED), "no trained AlbertForSequenceClassification head", "fine-tune")
+
+
+def test_evaluate_refuses_a_model_fine_tuned_for_other_labels(capsys, shared_data, sst2_model):
+    code, out, err = cli(capsys, "evaluate", "rte", "--model", sst2_model, "--data", shared_data / "glue" / "RTE")
+    assert code == 2 and out == ""
+    error_line(err, "rte labels are ['entailment', 'not_entailment']", "['0', '1']")
+    code, _, err = cli(capsys, "evaluate", "mnli", "--model", sst2_model, "--data", shared_data / "glue" / "RTE")
+    assert code == 2
+    error_line(err, "mnli has 3 label(s)", "fine-tuned with 2")
+
+
+def test_export_refuses_a_random_head(capsys, tmp_path):
+    code, _, err = cli(capsys, "export", "onnx", SHIPPED, tmp_path / "qa.onnx", "--task", "question-answering")
+    assert code == 2
+    error_line(err, "no trained AlbertForQuestionAnswering head", "qa_outputs")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ item 8: devices
+@pytest.mark.parametrize("device, reason", [("foo", "unknown device 'foo'"), ("cuda:99", "not available"), ("tpu", "unknown device")])
+def test_bad_device_is_one_line(capsys, device, reason):
+    code, _, err = cli(capsys, "fill-mask", "The [MASK] is blue.", "--model", SHIPPED, "--device", device)
+    assert code == 2
+    error_line(err, reason)
+
+
+def test_cuda_without_cuda_says_so(capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = cli(capsys, "fill-mask", "The [MASK] is blue.", "--model", SHIPPED, "--device", "cuda")
+    assert code == 2
+    error_line(err, "device 'cuda' is not available", "--device cpu")
+
+
+# ------------------------------------------------------------------ item 14: --version, fast --help
+def test_version(capsys):
+    import albertkit
+
+    code, out, _ = cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"albertkit {albertkit.__version__}"
