@@ -46,7 +46,15 @@ from torch.utils.data import DataLoader, Dataset
 from albertkit.optim import build_optimizer, linear_warmup_decay
 from albertkit.utils import atomic_folder, atomic_write_text
 
-__all__ = ["TrainingArguments", "Trainer", "TrainingStateError", "latest_checkpoint", "save_model", "load_model_state"]
+__all__ = [
+    "TrainingArguments",
+    "Trainer",
+    "TrainingStateError",
+    "latest_checkpoint",
+    "save_model",
+    "load_model_state",
+    "seed_everything",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -382,7 +390,14 @@ def _tensorboard(log_dir: Path) -> Any:
 # RNG state
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (all devices).
+
+    Call it before anything random happens - building a model initialises its weights - so that
+    two runs with one seed are identical:
+
+        >>> seed_everything(42)
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -582,7 +597,7 @@ class Trainer:
             _set_rng_state(ranks[self.dist.rank])
         else:  # a different world size: data order is still exact, dropout draws are not
             logger.warning("checkpoint has %d RNG states for %d processes; reseeding", len(ranks), self.dist.world_size)
-            _seed_everything(self.args.seed + 1000 * self.step + self.dist.rank)
+            seed_everything(self.args.seed + 1000 * self.step + self.dist.rank)
         logger.info("resumed from %s (step %d, %d examples consumed)", folder, self.step, self.position.consumed)
 
     @property
@@ -664,7 +679,7 @@ class Trainer:
                 f"{self.output_dir} already holds checkpoints of another run; resume it or choose a new output folder"
             )
         else:
-            _seed_everything(args.seed + self.dist.rank)
+            seed_everything(args.seed + self.dist.rank)
 
         if args.compile and not getattr(self, "_compiled", False):
             # In place (nn.Module.compile), so checkpoints keep HF key names. Batches of varying

@@ -509,8 +509,9 @@ def finetune(
         >>> finetune("squad1", "runs/mini/best", train="squad/dev-v1.1.json", train_articles="0:24",
         ...          eval="squad/dev-v1.1.json", eval_articles="24:48", output="runs/squad-half")  # doctest: +SKIP
     """
-    from albertkit.training import Trainer, TrainingArguments
+    from albertkit.training import Trainer, TrainingArguments, seed_everything
 
+    seed_everything(seed)  # before the model is built: its new task head is initialised at random
     key = _task_key(task)
     columns = columns or TableColumns()
     defaults = TASK_DEFAULTS[key]

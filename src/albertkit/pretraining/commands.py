@@ -163,6 +163,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from albertkit.pretraining.pretrain import evaluate_pretraining, is_prepared_corpus, load_tokenizer
     from albertkit.utils import atomic_write_text
 
+    from albertkit.training import seed_everything
+
+    seed_everything(args.seed)  # a head missing from the checkpoint is initialised at random
     tok = load_tokenizer(args.tokenizer or args.model)
     device = resolve_device(args.device)
     model = AlbertForPreTraining.from_pretrained(args.model, device=device)

@@ -229,7 +229,7 @@ def pretrain(
     from albertkit.pretraining.corpus import PretrainingCorpus
     from albertkit.pretraining.instances import SOPDataset
     from albertkit.pretraining.masking import MaskingCollator
-    from albertkit.training import Trainer, TrainingArguments, _default_device, _init_distributed
+    from albertkit.training import Trainer, TrainingArguments, _default_device, _init_distributed, seed_everything
 
     output_dir = Path(output_dir)
     dist = _init_distributed(_default_device(device).type)  # before corpus preparation: rank 0 prepares
@@ -258,7 +258,7 @@ def pretrain(
     else:
         logger.warning("the corpus has no held-out documents: no evaluation (prepare it with heldout_docs > 0)")
 
-    torch.manual_seed(seed)  # model init; DDP then broadcasts rank 0's weights
+    seed_everything(seed)  # model init; DDP then broadcasts rank 0's weights
     if init_from is not None:
         model = AlbertForPreTraining.from_pretrained(str(init_from))
     else:
