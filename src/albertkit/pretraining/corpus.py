@@ -30,7 +30,10 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,7 @@ from albertkit.utils import atomic_folder, atomic_path, atomic_write_text
 __all__ = [
     "CorpusEncodingError",
     "CorpusFormatError",
+    "CorpusWorkerError",
     "PretrainingCorpus",
     "prepare_corpus",
     "tokenizer_checksum",
@@ -64,6 +68,10 @@ class CorpusEncodingError(ValueError):
 
 class CorpusFormatError(ValueError):
     """An output folder or its meta.json does not match what is asked for."""
+
+
+class CorpusWorkerError(ChildProcessError):
+    """A tokenising worker process died (killed, out of memory, crashed); the run stops instead of waiting."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,6 +153,16 @@ class _Doc:
     line: int  # 1-based line number of the first line, for error messages
 
 
+def _check_text_file(path: Path) -> None:
+    """Refuse a binary file up front (NUL bytes in its first 64 KB): it is not text in any encoding
+    a corpus uses, and tokenising it only produces garbage (or one huge "line")."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    nul = head.find(b"\0")
+    if nul >= 0:
+        raise CorpusEncodingError(f"{path}: not a text file (a NUL byte at offset {nul}); pretraining reads plain text")
+
+
 def _scan_documents(file_index: int, path: Path) -> Iterator[_Doc]:
     """Byte ranges of the blank-line separated blocks of one file (no decoding, so it is fast)."""
     offset = 0
@@ -184,7 +202,7 @@ def _decode_line(raw: bytes, path: Path, line_no: int, encoding: str, fallback: 
         raise CorpusEncodingError(
             f"{path}: line {line_no}, column {err.start + 1}: byte {bad[:1]!r} is not valid {encoding} "
             f"({err.reason}); convert the file to {encoding} or pass a fallback encoding "
-            f"(e.g. fallback_encoding='cp1252')"
+            f"(--fallback-encoding cp1252 on the command line, fallback_encoding='cp1252' in Python)"
         ) from None
 
 
@@ -290,6 +308,52 @@ def _plan_shards(docs: list[_Doc], docs_per_shard: int, shard_bytes: int) -> lis
     return shards
 
 
+def _tokenize_pending(pending: list, init_args: tuple, workers: int) -> Iterator[tuple[int, dict, int]]:
+    """Run ``_run_shard`` over ``pending`` jobs, in this process or ``workers`` forked ones, yielding
+    results as they finish.
+
+    A process pool from concurrent.futures, not multiprocessing.Pool: when a Pool worker dies
+    (SIGKILL, the OOM killer, a crash in native code) its task is silently lost and
+    ``imap_unordered`` waits for it forever; the executor instead marks itself broken, which
+    fails the run with :class:`CorpusWorkerError` (the shards done so far are kept for a rerun).
+    """
+    if workers == 1:
+        _init_worker(*init_args)
+        yield from map(_run_shard, pending)
+        return
+    # fork: the tokenizer is inherited, not pickled; a Python exception in a worker propagates here.
+    executor = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=init_args
+    )
+    jobs = iter(pending)
+    running: dict = {}
+    job = pending[0]
+    try:
+        for job in jobs:  # at most two jobs per worker in flight: memory stays bounded
+            running[executor.submit(_run_shard, job)] = job
+            if len(running) >= 2 * workers:
+                break
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                result = future.result()
+                yield result
+                nxt = next(jobs, None)
+                if nxt is not None:
+                    running[executor.submit(_run_shard, nxt)] = nxt
+    except BrokenProcessPool:
+        codes = sorted({p.exitcode for p in getattr(executor, "_processes", {}).values() if p.exitcode})
+        how = ", ".join(f"killed by signal {-c}" if c < 0 else f"exit code {c}" for c in codes) or "it exited"
+        raise CorpusWorkerError(
+            f"a tokenising worker process died ({how}; out of memory?) while preparing shard {job[1].name}; "
+            f"rerun to resume from the finished shards (with one worker, prepare_workers=1, a failure shows "
+            f"in this process)"
+        ) from None
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
 def _heldout_indices(num_docs: int, fraction: float, count: int | None, seed: int) -> np.ndarray:
     k = int(count) if count is not None else int(round(num_docs * fraction))
     if k < 0 or k >= num_docs and num_docs > 0:
@@ -347,11 +411,19 @@ def prepare_corpus(
         "fallback_encoding": fallback_encoding,
         "heldout": {"fraction": heldout_fraction, "docs": heldout_docs, "seed": seed},
     }
+    for path in files:
+        _check_text_file(path)
     meta_path = output_dir / "meta.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
         diff = [k for k in settings if old.get(k) != settings[k]]
-        if diff:
+        if diff and not old.get("complete"):
+            # An unfinished preparation with other settings (a run that failed on an encoding error
+            # and is retried with a fallback): its shards are of no use; start over.
+            logger.warning("%s holds an unfinished corpus prepared with other %s; starting it again", output_dir, ", ".join(diff))
+            shutil.rmtree(output_dir / "shards", ignore_errors=True)
+            meta_path.unlink()
+        elif diff:
             raise CorpusFormatError(
                 f"{output_dir} already holds a corpus prepared with different {', '.join(diff)}; "
                 f"use another output folder or delete it"
@@ -403,24 +475,13 @@ def prepare_corpus(
         bar = tqdm(total=total, unit="B", unit_scale=True, desc="tokenising corpus", disable=not progress)
         init_args = (tokenizer, files, encoding, fallback_encoding, dtype)
         workers = max(1, min(num_workers, len(pending)))
-        if workers == 1:
-            _init_worker(*init_args)
-            results: Iterator = map(_run_shard, pending)
-            pool = None
-        else:
-            # fork: the tokenizer is inherited, not pickled; a crash in a worker propagates here.
-            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker, initargs=init_args)
-            results = pool.imap_unordered(_run_shard, pending)
         try:
-            for index, info, nbytes in results:
+            for index, info, nbytes in _tokenize_pending(pending, init_args, workers):
                 shard_infos[index] = info
                 write_meta(complete=False)
                 bar.update(nbytes)
         finally:
             bar.close()
-            if pool is not None:
-                pool.terminate()
-                pool.join()
         elapsed = time.perf_counter() - started
         logger.info("tokenised %.1f MB in %.1f s (%.2f MB/s)", total / 1e6, elapsed, total / 1e6 / max(elapsed, 1e-9))
         write_meta(complete=True)
