@@ -185,3 +185,22 @@ def test_version(capsys):
 
     code, out, _ = cli(capsys, "--version")
     assert code == 0 and out.strip() == f"albertkit {albertkit.__version__}"
+
+
+# ------------------------------------------------------------------ item 3: JSONL objects
+@pytest.mark.parametrize("command", ["fill-mask", "embed", "features"])
+def test_jsonl_objects_with_text_are_accepted(capsys, tmp_path, command):
+    text = "The [MASK] is blue."
+    (tmp_path / "in.jsonl").write_text(json.dumps({"text": text, "id": 7}) + "\n" + json.dumps(text) + "\n")
+    code, out, err = cli(capsys, command, "-i", tmp_path / "in.jsonl", "--model", SHIPPED)
+    assert code == 0, err
+    from_file = json.loads(out)
+    code, out, _ = cli(capsys, command, text, text, "--model", SHIPPED)
+    assert code == 0 and json.loads(out) == from_file
+
+
+def test_jsonl_text_of_the_wrong_type_names_line_and_field(capsys, tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"text": "a [MASK]"}\n{"text": ["a", "list"]}\n')
+    code, _, err = cli(capsys, "fill-mask", "-i", tmp_path / "in.jsonl", "--model", SHIPPED)
+    assert code == 2
+    error_line(err, "in.jsonl, line 2: field 'text' must be a string, got list")

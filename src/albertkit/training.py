@@ -445,6 +445,7 @@ class Trainer:
     collation (the pretraining collator seeds its masking from it). ``eval_fn(model) -> metrics``
     runs on rank 0 every ``eval_every`` steps and at the end; without it, ``eval_dataset`` gives
     the mean ``loss``. ``log_outputs`` names extra scalar output fields to log (``masked_lm_loss``).
+    ``on_save(folder)`` adds files to each saved model folder (fine-tuning writes the tokenizer).
 
         >>> trainer = Trainer(model, TrainingArguments("out", max_steps=100), ds, collate_fn=collate)  # doctest: +SKIP
         >>> summary = trainer.train(resume=True)                                                     # doctest: +SKIP
@@ -460,8 +461,12 @@ class Trainer:
         eval_dataset: Dataset | None = None,
         index_key: str | None = None,
         log_outputs: Sequence[str] = (),
+        on_save: Callable[[Path], None] | None = None,
     ) -> None:
         self.args = args
+        # Called with every model folder written (best/, model/, checkpoints' model/) before it is
+        # final, so that files that belong beside the weights (the tokenizer) are never missing.
+        self.on_save = on_save
         self.output_dir = Path(args.output_dir)
         self.device = _default_device(args.device)
         if self.device.type == "cuda":
@@ -539,6 +544,11 @@ class Trainer:
             "args": self.args.to_dict(),
         }
 
+    def _save_model(self, folder: Path) -> None:
+        save_model(self._unwrapped, folder)
+        if self.on_save is not None:
+            self.on_save(folder)
+
     def save_checkpoint(self) -> Path | None:
         """Write ``checkpoints/step-N`` atomically (rank 0); every rank's RNG state goes in it."""
         rng = _rng_state()
@@ -552,7 +562,7 @@ class Trainer:
         target = self.output_dir / CHECKPOINTS / f"step-{self.step:08d}"
         if self.dist.is_main and not target.exists():
             with atomic_folder(target) as tmp:
-                save_model(self._unwrapped, tmp / "model")
+                self._save_model(tmp / "model")
                 torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
                 torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
                 torch.save({"ranks": states}, tmp / "rng_state.pt")
@@ -653,7 +663,7 @@ class Trainer:
                 )
                 if better:
                     self.best_metric, self.best_step = value, self.step
-                    save_model(self._unwrapped, self.output_dir / "best")
+                    self._save_model(self.output_dir / "best")
                     logger.info("new best %s %.4f at step %d", key, value, self.step)
         self._barrier()
         return metrics
@@ -800,7 +810,7 @@ class Trainer:
             if saved_at != self.step:
                 self.save_checkpoint()
             if self.step >= args.max_steps and self.dist.is_main:
-                save_model(self._unwrapped, self.output_dir / "model")
+                self._save_model(self.output_dir / "model")
                 logger.info("final model saved to %s", self.output_dir / "model")
             self._barrier()
         finally:

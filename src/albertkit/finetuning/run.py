@@ -369,6 +369,40 @@ def _write_predictions(task: str, folder: Path, data: _Data, predictions: Any, l
     return written
 
 
+FINETUNING_RECORD = "finetuning.json"  # beside the weights: what fine-tuning used (task, sequence length)
+
+
+def _check_positive(allow_zero: bool = False, **values: float | None) -> None:
+    """Refuse 0 / negative settings up front (a batch size of 0 must not quietly become the recipe's)."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        if value < 0 or (value == 0 and not allow_zero):
+            flag = {"num_epochs": "--epochs"}.get(name, "--" + name.replace("_", "-"))
+            raise ValueError(f"{flag} must be {'>= 0' if allow_zero else 'positive'}, got {value}")
+
+
+def _sequence_length(task: str, requested: int | None, positions: int, model: Any) -> int:
+    """The window length: ``requested``, else what the model was fine-tuned with, else the recipe's,
+    never more than the model's position table."""
+    if requested is not None:
+        if requested < 8:
+            raise ValueError(f"--max-seq-length must be at least 8, got {requested}")
+        if requested > positions:
+            raise ValueError(f"--max-seq-length {requested} exceeds the model's max_position_embeddings ({positions})")
+        return requested
+    if isinstance(model, (str, os.PathLike)):
+        record = Path(model) / FINETUNING_RECORD
+        if record.is_file():
+            try:
+                return min(int(json.loads(record.read_text())["max_seq_length"]), positions)
+            except (ValueError, KeyError, TypeError):
+                logger.warning("%s is unreadable; using the recipe's sequence length", record)
+    return min(TASK_DEFAULTS.get(task, TASK_DEFAULTS["classification"]).max_seq_length, positions)
+
+
 def _check_head_fits(task: str, config: Any, label_list: Sequence[str] | None, name: str) -> None:
     """Refuse a model fine-tuned for another label set (an SST-2 classifier scored on RTE)."""
     if task in ("squad1", "squad2", "race"):
@@ -425,6 +459,7 @@ def evaluate(
     """
     import torch
 
+    _check_positive(batch_size=batch_size, max_examples=max_examples)
     key = _task_key(task)
     columns = columns or TableColumns()
     tok = _load_tokenizer(model if isinstance(model, (str, os.PathLike)) else "", tokenizer)
@@ -440,11 +475,13 @@ def evaluate(
         require_trained_head(model, name, f"evaluating it on {key}")
     label_list = _label_list(key, None, model.config) if key not in ("regression",) else None
     _check_head_fits(key, model.config, label_list, name)
-    max_len = max_seq_length or TASK_DEFAULTS.get(key, TASK_DEFAULTS["classification"]).max_seq_length
+    max_len = _sequence_length(key, max_seq_length, int(model.config.max_position_embeddings), name)
     selection = parse_article_range(articles)
     examples = _read(key, data, "dev", columns, label_list, for_training=False, articles=selection)
     if max_examples is not None:
         examples = examples[:max_examples]
+    if not examples:
+        raise ValueError(f"{data}: no evaluation examples" + (" selected" if max_examples is not None or selection else ""))
     data_ = _Data(examples, _encode(key, examples, tok, label_list, max_len, training=False))
     outputs = _predict(model, data_.features, batch_size, bf16)
     scores, predictions = _score(key, data_, outputs, label_list, null_threshold)
@@ -511,6 +548,11 @@ def finetune(
     """
     from albertkit.training import Trainer, TrainingArguments, seed_everything
 
+    _check_positive(batch_size=batch_size, max_steps=max_steps, num_epochs=num_epochs, learning_rate=learning_rate,
+                    grad_accumulation=grad_accumulation, eval_batch_size=eval_batch_size,
+                    max_train_examples=max_train_examples, max_eval_examples=max_eval_examples)
+    _check_positive(allow_zero=True, warmup_steps=warmup_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+                    max_grad_norm=max_grad_norm, eval_every=eval_every, save_every=save_every)
     seed_everything(seed)  # before the model is built: its new task head is initialised at random
     key = _task_key(task)
     columns = columns or TableColumns()
@@ -525,7 +567,10 @@ def finetune(
     if not train_examples:
         raise ValueError(f"{train}: no training examples")
     label_list = _label_list(key, train_examples, None)
-    max_len = max_seq_length or defaults.max_seq_length
+    from albertkit.config import AlbertConfig
+
+    positions = int(AlbertConfig.from_pretrained(str(model)).max_position_embeddings)
+    max_len = _sequence_length(key, max_seq_length, positions, None)
     train_features = _encode(key, train_examples, tok, label_list, max_len, training=True)
     logger.info("%s: %d training examples -> %d features", key, len(train_examples), len(train_features))
 
@@ -551,6 +596,8 @@ def finetune(
     eval_data: _Data | None = None
     if eval is not None:
         eval_examples = _read(key, eval, "dev", columns, label_list, for_training=False, articles=eval_sel)[:max_eval_examples]
+        if not eval_examples:
+            raise ValueError(f"{eval}: no evaluation examples")
         eval_data = _Data(eval_examples, _encode(key, eval_examples, tok, label_list, max_len, training=False))
 
         def eval_fn(m: Any) -> dict[str, float]:
@@ -577,12 +624,15 @@ def finetune(
                     len(train_examples), "" if eval_data is None else
                     f", evaluate on articles {split['eval']['articles']} of {eval} ({len(eval_data.examples)} questions)")
     logger.info("%s: %d steps, batch %d, lr %g, warmup %d", key, max_steps, batch, args.lr, warmup_steps)
-    trainer = Trainer(net, args, train_features, collate_fn=F.collate, eval_fn=eval_fn)
+    record = json.dumps({"task": key, "max_seq_length": max_len, "labels": label_list}, indent=2) + "\n"
+
+    def beside_weights(folder: Path) -> None:  # every saved model is usable, even if training stops later
+        tok.save_pretrained(folder)
+        atomic_write_text(folder / FINETUNING_RECORD, record)
+
+    trainer = Trainer(net, args, train_features, collate_fn=F.collate, eval_fn=eval_fn, on_save=beside_weights)
     summary = dict(trainer.train(resume=resume))
     out = Path(output)
-    for folder in (out / "model", out / "best"):
-        if folder.is_dir():
-            tok.save_pretrained(folder)
     if eval is not None:
         best = out / "best" if (out / "best").is_dir() else out / "model"
         summary["eval_results"] = evaluate(key, best, eval, output=out, tokenizer=tok, batch_size=eval_batch_size,

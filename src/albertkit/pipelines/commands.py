@@ -81,7 +81,11 @@ def _read_inputs(args: argparse.Namespace, keys: tuple[str, ...]) -> list[Any]:
         missing = [k for k in keys if k not in obj and k != "text_pair"]
         if missing:
             raise CommandError(f"{name}, line {lineno}: missing field(s) {', '.join(missing)}")
-        items.append({k: obj[k] for k in keys if k in obj})
+        for k in keys:
+            if k in obj and not isinstance(obj[k], str):
+                raise CommandError(f"{name}, line {lineno}: field {k!r} must be a string, got {type(obj[k]).__name__}")
+        # Single-text tasks take the string itself; pairs and QA take the object.
+        items.append(obj["text"] if keys == ("text",) else {k: obj[k] for k in keys if k in obj})
     if not items:
         raise CommandError(f"{name}: no inputs (the file is empty)")
     return items
