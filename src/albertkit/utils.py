@@ -10,11 +10,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["ordinary_permissions", "atomic_write_text", "atomic_write_bytes", "atomic_path", "atomic_folder", "get_logger"]
+__all__ = ["check_positive", "ordinary_permissions", "atomic_write_text", "atomic_write_bytes", "atomic_path", "atomic_folder", "get_logger"]
 
 
 def get_logger(name: str) -> logging.Logger:
     return logging.getLogger(name)
+
+
+def check_positive(allow_zero: bool = False, names: dict[str, str] | None = None, **values: float | None) -> None:
+    """Refuse zero / negative / non-numeric settings up front, naming the command-line flag.
+
+    A batch size of 0 must not quietly become a default, nor fail after an hour of preparation:
+
+        >>> check_positive(batch_size=32, max_steps=None)
+        >>> check_positive(batch_size=0)
+        Traceback (most recent call last):
+        ValueError: --batch-size must be positive, got 0
+    """
+    for name, value in values.items():
+        if value is None:
+            continue
+        flag = (names or {}).get(name, "--" + name.replace("_", "-"))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ValueError(f"{flag} must be a number, got {value!r}")
+        if value < 0 or (value == 0 and not allow_zero):
+            raise ValueError(f"{flag} must be {'>= 0' if allow_zero else 'positive'}, got {value}")
 
 
 def _umask() -> int:

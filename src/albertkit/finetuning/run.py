@@ -42,7 +42,7 @@ from albertkit.finetuning.readers import (
 from albertkit.finetuning.squad import apply_null_threshold, postprocess_squad, squad_gold, write_squad_predictions
 from albertkit.finetuning.tasks import GLUE_TASKS, TASK_DEFAULTS, get_glue_task
 from albertkit.finetuning.writers import write_glue_predictions
-from albertkit.utils import atomic_write_text
+from albertkit.utils import atomic_write_text, check_positive
 
 __all__ = ["TASKS", "finetune", "evaluate", "primary_metric", "check_article_split"]
 
@@ -372,18 +372,6 @@ def _write_predictions(task: str, folder: Path, data: _Data, predictions: Any, l
 FINETUNING_RECORD = "finetuning.json"  # beside the weights: what fine-tuning used (task, sequence length)
 
 
-def _check_positive(allow_zero: bool = False, **values: float | None) -> None:
-    """Refuse 0 / negative settings up front (a batch size of 0 must not quietly become the recipe's)."""
-    for name, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise ValueError(f"{name} must be a number, got {value!r}")
-        if value < 0 or (value == 0 and not allow_zero):
-            flag = {"num_epochs": "--epochs"}.get(name, "--" + name.replace("_", "-"))
-            raise ValueError(f"{flag} must be {'>= 0' if allow_zero else 'positive'}, got {value}")
-
-
 def _sequence_length(task: str, requested: int | None, positions: int, model: Any) -> int:
     """The window length: ``requested``, else what the model was fine-tuned with, else the recipe's,
     never more than the model's position table."""
@@ -459,7 +447,7 @@ def evaluate(
     """
     import torch
 
-    _check_positive(batch_size=batch_size, max_examples=max_examples)
+    check_positive(batch_size=batch_size, max_examples=max_examples)
     key = _task_key(task)
     columns = columns or TableColumns()
     tok = _load_tokenizer(model if isinstance(model, (str, os.PathLike)) else "", tokenizer)
@@ -548,10 +536,11 @@ def finetune(
     """
     from albertkit.training import Trainer, TrainingArguments, seed_everything
 
-    _check_positive(batch_size=batch_size, max_steps=max_steps, num_epochs=num_epochs, learning_rate=learning_rate,
+    check_positive(batch_size=batch_size, max_steps=max_steps, num_epochs=num_epochs, learning_rate=learning_rate,
                     grad_accumulation=grad_accumulation, eval_batch_size=eval_batch_size,
-                    max_train_examples=max_train_examples, max_eval_examples=max_eval_examples)
-    _check_positive(allow_zero=True, warmup_steps=warmup_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+                    max_train_examples=max_train_examples, max_eval_examples=max_eval_examples,
+                    names={"num_epochs": "--epochs"})
+    check_positive(allow_zero=True, warmup_steps=warmup_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
                     max_grad_norm=max_grad_norm, eval_every=eval_every, save_every=save_every)
     seed_everything(seed)  # before the model is built: its new task head is initialised at random
     key = _task_key(task)

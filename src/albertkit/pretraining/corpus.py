@@ -154,13 +154,19 @@ class _Doc:
 
 
 def _check_text_file(path: Path) -> None:
-    """Refuse a binary file up front (NUL bytes in its first 64 KB): it is not text in any encoding
+    """Refuse a binary file up front (NUL or many control bytes in its first 64 KB): it is not text in any encoding
     a corpus uses, and tokenising it only produces garbage (or one huge "line")."""
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
     nul = head.find(b"\0")
     if nul >= 0:
         raise CorpusEncodingError(f"{path}: not a text file (a NUL byte at offset {nul}); pretraining reads plain text")
+    # Control bytes other than whitespace and ESC: ~10% of random or compressed data, ~0 in any text.
+    controls = sum(head.count(bytes([b])) for b in range(32) if b not in (9, 10, 11, 12, 13, 27)) + head.count(b"\x7f")
+    if head and controls > 0.05 * len(head):
+        raise CorpusEncodingError(
+            f"{path}: not a text file ({controls} control bytes in its first {len(head)}); pretraining reads plain text"
+        )
 
 
 def _scan_documents(file_index: int, path: Path) -> Iterator[_Doc]:
@@ -357,7 +363,10 @@ def _tokenize_pending(pending: list, init_args: tuple, workers: int) -> Iterator
 def _heldout_indices(num_docs: int, fraction: float, count: int | None, seed: int) -> np.ndarray:
     k = int(count) if count is not None else int(round(num_docs * fraction))
     if k < 0 or k >= num_docs and num_docs > 0:
-        raise ValueError(f"held-out size {k} must be >= 0 and below the number of documents ({num_docs})")
+        raise ValueError(
+            f"held-out size {k} must be >= 0 and below the number of documents in the corpus ({num_docs}; a blank "
+            f"line or the end of a file ends a document); pass fewer held-out documents (--heldout-docs)"
+        )
     rng = np.random.default_rng([seed, 0x4E1D])
     return np.sort(rng.choice(num_docs, size=k, replace=False)).astype(np.int64)
 
@@ -433,6 +442,8 @@ def prepare_corpus(
             return output_dir
 
     docs = [doc for k, path in enumerate(files) for doc in _scan_documents(k, path)]
+    if not docs:
+        raise CorpusFormatError(f"no text in {', '.join(map(str, inputs))}: every file is empty or blank")
     plan = _plan_shards(docs, docs_per_shard, shard_bytes)
     heldout = _heldout_indices(len(docs), heldout_fraction, heldout_docs, seed)
     output_dir.mkdir(parents=True, exist_ok=True)
