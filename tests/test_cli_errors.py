@@ -204,3 +204,37 @@ def test_jsonl_text_of_the_wrong_type_names_line_and_field(capsys, tmp_path):
     code, _, err = cli(capsys, "fill-mask", "-i", tmp_path / "in.jsonl", "--model", SHIPPED)
     assert code == 2
     error_line(err, "in.jsonl, line 2: field 'text' must be a string, got list")
+
+
+# ------------------------------------------------------------------ item 9: README commands
+def test_tokenize_falls_back_to_the_shipped_model_offline(capsys, monkeypatch, tmp_path):
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)  # an empty cache
+    code, out, err = cli(capsys, "tokenize", "Hello, my dog is cute")
+    assert code == 0, err
+    assert json.loads(out)["input_ids"] == [2, 10975, 15, 51, 1952, 25, 10901, 3]  # same vocab as albert-base-v2
+    assert "albert-mini-en" in err
+    (tmp_path / "lines.txt").write_text("Hello, my dog is cute\n")
+    code, out2, _ = cli(capsys, "tokenize", "-i", tmp_path / "lines.txt", "--model", SHIPPED)
+    assert code == 0 and json.loads(out2)["input_ids"] == json.loads(out)["input_ids"]
+
+
+def test_train_tokenizer_takes_a_folder_and_a_fallback_encoding(capsys, shared_data, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    text = (shared_data / "corpus" / "inaugural" / "1789-Washington.txt").read_text()
+    (corpus / "a.txt").write_text(text[:20000])
+    (corpus / "b.txt").write_bytes("Caf\xe9 au lait.\n".encode("latin-1"))
+    code, _, err = cli(capsys, "train-tokenizer", corpus, "--vocab-size", "200", "--output", tmp_path / "tok")
+    assert code == 2
+    error_line(err, "b.txt, line 1: invalid UTF-8", "--fallback-encoding cp1252")
+    code, out, err = cli(capsys, "train-tokenizer", corpus, "--vocab-size", "200", "--output", tmp_path / "tok",
+                         "--fallback-encoding", "cp1252")
+    assert code == 0, err
+    assert (tmp_path / "tok" / "spiece.model").is_file()
+    (tmp_path / "none").mkdir()
+    code, _, err = cli(capsys, "train-tokenizer", tmp_path / "none", "--vocab-size", "200", "--output", tmp_path / "t2")
+    assert code == 2
+    error_line(err, "none: no *.txt files in this folder")
