@@ -238,3 +238,62 @@ def test_train_tokenizer_takes_a_folder_and_a_fallback_encoding(capsys, shared_d
     code, _, err = cli(capsys, "train-tokenizer", tmp_path / "none", "--vocab-size", "200", "--output", tmp_path / "t2")
     assert code == 2
     error_line(err, "none: no *.txt files in this folder")
+
+
+# ------------------------------------------------------------------ item 10: no silent wrong numbers
+def test_top_k_beyond_the_vocabulary_is_refused(capsys):
+    code, _, err = cli(capsys, "fill-mask", "The [MASK] is blue.", "--model", SHIPPED, "--top-k", "100000")
+    assert code == 2
+    error_line(err, "top_k 100000 exceeds the vocabulary (30000 tokens)")
+
+
+def test_a_tokenizer_of_another_vocabulary_is_refused(capsys, tmp_path, shared_data):
+    import sentencepiece as spm
+
+    text = (shared_data / "corpus" / "inaugural" / "1789-Washington.txt").read_text()
+    (tmp_path / "t.txt").write_text(text[:20000])
+    spm.SentencePieceTrainer.train(input=str(tmp_path / "t.txt"), model_prefix=str(tmp_path / "spiece"), vocab_size=300,
+                                   minloglevel=2, control_symbols=["[CLS]", "[SEP]", "[MASK]"], pad_id=0, unk_id=1,
+                                   bos_id=-1, eos_id=-1)
+    code, _, err = cli(capsys, "fill-mask", "The [MASK] is blue.", "--model", SHIPPED, "--tokenizer", tmp_path / "spiece.model")
+    assert code == 2
+    error_line(err, "the tokenizer has 300 pieces but the model's vocabulary has 30000")
+
+
+# ------------------------------------------------------------------ item 11: clear messages
+def test_output_pointing_at_a_folder_names_it(capsys, tmp_path):
+    code, _, err = cli(capsys, "fill-mask", "The [MASK] is blue.", "--model", SHIPPED, "-o", tmp_path)
+    assert code == 2
+    error_line(err, f"{tmp_path} is a folder; give a file name to write")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_with_an_unsupported_opset_is_one_line(capsys, tmp_path):
+    code, _, err = cli(capsys, "export", "onnx", SHIPPED, tmp_path / "m.onnx", "--opset", "5")
+    assert code == 2 and len(err) < 300
+    error_line(err, "--opset 5 is not supported; use 14 to 20")
+
+
+def test_a_squad_file_given_to_a_glue_task_is_not_echoed(capsys, shared_data, tmp_path):
+    code, _, err = cli(capsys, "finetune", "rte", "--model", SHIPPED, "--train", shared_data / "squad/dev-v1.1.json",
+                       "--output", tmp_path / "o", "--max-steps", "1")
+    assert code == 2
+    line = error_line(err, "dev-v1.1.json")
+    assert len(line) <= 600
+
+
+# ------------------------------------------------------------------ item 14: smaller things
+def test_help_does_not_import_torch():
+    import subprocess
+    import sys
+
+    probe = "import sys; from albertkit.cli import build_parser; build_parser().format_help(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_embeddings_print_one_line_per_vector(capsys):
+    code, out, _ = cli(capsys, "embed", "one text", "another", "--model", SHIPPED)
+    assert code == 0
+    assert len(out.splitlines()) == 4  # [, vector, vector, ]
+    assert len(json.loads(out)) == 2 and len(json.loads(out)[0]) == 256

@@ -51,7 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # albertkit's own progress at INFO; other libraries (ONNX Runtime's quantizer logs 29 INFO lines)
+    # only from WARNING on, unless --verbose.
+    logging.basicConfig(level=level if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("albertkit").setLevel(level)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

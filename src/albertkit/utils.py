@@ -71,6 +71,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         ...     tmp.write_text("{}")
     """
     target = Path(target)
+    if target.is_dir():  # else os.replace fails naming the temporary file, not what the user gave
+        raise IsADirectoryError(f"{target} is a folder; give a file name to write")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)

@@ -391,6 +391,15 @@ def _sequence_length(task: str, requested: int | None, positions: int, model: An
     return min(TASK_DEFAULTS.get(task, TASK_DEFAULTS["classification"]).max_seq_length, positions)
 
 
+def _check_vocab(tokenizer: Any, config: Any) -> None:
+    vocab = getattr(tokenizer, "vocab_size", None)
+    if isinstance(vocab, int) and vocab != config.vocab_size:
+        raise ValueError(
+            f"the tokenizer has {vocab} pieces but the model's vocabulary has {config.vocab_size}: pass the tokenizer "
+            f"the model was trained with (--tokenizer), or none to use the model folder's"
+        )
+
+
 def _check_head_fits(task: str, config: Any, label_list: Sequence[str] | None, name: str) -> None:
     """Refuse a model fine-tuned for another label set (an SST-2 classifier scored on RTE)."""
     if task in ("squad1", "squad2", "race"):
@@ -463,6 +472,7 @@ def evaluate(
         require_trained_head(model, name, f"evaluating it on {key}")
     label_list = _label_list(key, None, model.config) if key not in ("regression",) else None
     _check_head_fits(key, model.config, label_list, name)
+    _check_vocab(tok, model.config)
     max_len = _sequence_length(key, max_seq_length, int(model.config.max_position_embeddings), name)
     selection = parse_article_range(articles)
     examples = _read(key, data, "dev", columns, label_list, for_training=False, articles=selection)
@@ -580,6 +590,7 @@ def finetune(
             warmup_steps = round((defaults.warmup_steps or 0) * max_steps / (defaults.max_steps or max_steps))
 
     net = _load_model(key, model, _head_config(key, label_list))
+    _check_vocab(tok, net.config)
 
     eval_fn: Callable[[Any], dict[str, float]] | None = None
     eval_data: _Data | None = None

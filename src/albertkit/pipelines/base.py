@@ -177,6 +177,12 @@ class Pipeline:
             self.model = optimize(self.model, fast)
         self.tokenizer = self._load_tokenizer(tokenizer, self.model_name)
         self.config = self.model.config
+        vocab = getattr(self.tokenizer, "vocab_size", None)
+        if isinstance(vocab, int) and vocab != self.config.vocab_size:
+            raise ValueError(
+                f"the tokenizer has {vocab} pieces but the model's vocabulary has {self.config.vocab_size}: they do not "
+                f"belong together (pass the tokenizer the model was trained with, or none to use the model folder's)"
+            )
         # Longest window the model accepts: its position table, or the tokenizer's own limit.
         limit = getattr(self.tokenizer, "model_max_length", None)
         positions = int(self.config.max_position_embeddings)

@@ -111,13 +111,24 @@ def _write(args: argparse.Namespace, results: list[Any], single: bool) -> None:
     if args.format == "jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     else:
-        text = json.dumps(results[0] if single else results, ensure_ascii=False, indent=2) + "\n"
+        text = _pretty(results[0] if single else results) + "\n"
     if args.output:
         from albertkit.utils import atomic_write_text
 
         atomic_write_text(args.output, text)
     else:
         sys.stdout.write(text)
+
+
+def _pretty(value: Any, indent: int = 0) -> str:
+    """Indented JSON, except that a list of numbers stays on one line (an embedding is one row, not 768)."""
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_pretty(v, indent + 2)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list) and value and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return "[\n" + ",\n".join(inner + _pretty(v, indent + 2) for v in value) + "\n" + pad + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _run(task: str, args: argparse.Namespace, keys: tuple[str, ...], call: dict[str, Any], build: dict[str, Any]) -> int:
