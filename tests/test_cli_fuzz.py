@@ -12,6 +12,7 @@ another sample).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -22,6 +23,7 @@ import pytest
 
 from albertkit.cli import build_parser
 from test_cli_errors import SHIPPED, broken, cli  # noqa: F401  (broken: the corrupt checkpoints fixture)
+from test_pipelines_common import NER_LABELS, hf_checkpoint
 
 FUZZ_CASES = 24
 SEED = int(os.environ.get("ALBERTKIT_FUZZ_SEED", "19"))
@@ -63,135 +65,154 @@ def world(tmp_path_factory, broken, shared_data, spiece_path) -> dict:  # noqa: 
     for name in ("truncated", "garbage", "shapes", "pickle", "zip_pickle"):
         shutil.copytree(broken[name], models / name)
     shutil.copytree(SHIPPED, models / "mini")
+    # Task heads, made by transformers: the pipelines and evaluate run to the end with these.
+    heads = {
+        "classify": hf_checkpoint(root / "heads" / "rte", spiece_path, "ForSequenceClassification",
+                                  id2label={0: "entailment", 1: "not_entailment"}),
+        "ner": hf_checkpoint(root / "heads" / "ner", spiece_path, "ForTokenClassification", id2label=dict(enumerate(NER_LABELS))),
+        "qa": hf_checkpoint(root / "heads" / "qa", spiece_path, "ForQuestionAnswering"),
+    }
     (models / "empty").mkdir()
     shutil.copy(spiece_path, data / "spiece.model")
     files = [str(p) for p in sorted(data.iterdir())] + [str(data / "missing.txt"), "/dev/null", str(rte / "dev.tsv")]
     model_dirs = [str(p) for p in sorted(models.iterdir())] + [str(data / "good.txt"), "no-such-model", str(data / "spiece.model")]
-    return {"root": root, "files": files, "models": model_dirs, "mini": str(models / "mini"), "data": data}
+    return {"root": root, "files": files, "models": model_dirs, "mini": str(models / "mini"), "data": data,
+            "heads": {k: str(v) for k, v in heads.items()}}
 
 
 def _pick(rng: random.Random, options: list, p: float = 1.0) -> list:
     return [rng.choice(options)] if rng.random() < p else []
 
 
+HOSTILE = 0.12  # chance that one value of a command line is hostile (else an ordinary one)
+
+
 def _case(rng: random.Random, world: dict, command: str, out: Path) -> tuple[list[str], set[Path]]:
-    """One random command line for ``command`` and the paths it may write."""
+    """One random command line for ``command`` and the paths it may write: mostly ordinary values,
+    each one hostile with probability ``HOSTILE``, so that the deep paths run too."""
     files, models, mini, data = world["files"], world["models"], world["mini"], world["data"]
-    model = rng.choice(models + [mini] * len(models))  # the working model half the time
     argv: list[str] = [command]
     allowed = {out}
 
-    def opt(flag: str, values: list, p: float = 0.4) -> None:
+    def v(ordinary: list, hostile: list) -> str:
+        return rng.choice(hostile if rng.random() < HOSTILE else ordinary)
+
+    def opt(flag: str, ordinary: list, hostile: list, p: float = 0.4) -> None:
         if rng.random() < p:
-            argv.extend([flag, rng.choice(values)])
+            argv.extend([flag, v(ordinary, hostile)])
 
     def flag(name: str, p: float = 0.2) -> None:
         if rng.random() < p:
             argv.append(name)
 
+    heads = world["heads"]
+    model = v([mini], models)
+    if command in heads:
+        model = v([heads[command]], models)
+    text_file = v([str(data / "good.txt"), str(data / "good.jsonl")], files)
     if command in ("fill-mask", "embed", "features", "classify", "ner", "qa"):
-        if command != "qa":
-            argv += rng.sample(TEXTS, rng.randint(0, 2))
-        opt("-i", files, 0.3)
-        flag("--jsonl")
-        opt("-o", [str(out), str(data / "folder"), str(out / "deep" / "x.json")], 0.3)
-        opt("--format", ["json", "jsonl", "xml"], 0.3)
+        if command != "qa" and rng.random() < 0.7:
+            argv += [v(TEXTS[:1] + TEXTS[5:7], TEXTS) for _ in range(rng.randint(1, 2))]
+        elif command != "qa":
+            argv += ["-i", text_file]
+        flag("--jsonl", 0.1)
+        opt("-o", [str(out / "r.json")], [str(data / "folder"), str(out / "deep" / "x.json"), ""], 0.3)
+        opt("--format", ["json", "jsonl"], ["xml", ""], 0.3)
         argv += ["--model", model]
-        opt("--tokenizer", models, 0.15)
-        opt("--device", DEVICES, 0.2)
-        opt("--dtype", DTYPES, 0.2)
-        opt("--batch-size", INTS, 0.3)
-        opt("--fast", ["bf16", "int8", "fp32", "turbo"], 0.15)
+        opt("--tokenizer", [mini], models, 0.1)
+        opt("--device", ["cpu"], DEVICES, 0.2)
+        opt("--dtype", ["float32", "bfloat16"], DTYPES, 0.2)
+        opt("--batch-size", ["1", "2", "32"], INTS, 0.3)
+        opt("--fast", ["bf16", "int8", "fp32"], ["turbo", ""], 0.15)
         flag("--truncate")
         if command == "fill-mask":
-            opt("--top-k", INTS + ["100000"])
-            opt("--targets", ["blue,red", ",", "zzzzqqq", ""], 0.2)
+            opt("--top-k", ["1", "3"], INTS + ["100000"])
+            opt("--targets", ["blue,red"], [",", "zzzzqqq", ""], 0.2)
         elif command == "embed":
-            opt("--pooling", ["mean", "cls", "max", "sum"])
+            opt("--pooling", ["mean", "cls", "max"], ["sum"])
             flag("--normalize")
         elif command == "classify":
-            opt("--top-k", INTS, 0.2)
+            opt("--top-k", ["1", "2"], INTS, 0.2)
             flag("--all-scores")
-            opt("--pair", TEXTS, 0.2)
-            opt("--function", ["softmax", "sigmoid", "none", "relu"], 0.2)
+            opt("--pair", ["Another text."], TEXTS, 0.2)
+            opt("--function", ["softmax", "sigmoid", "none"], ["relu"], 0.2)
         elif command == "ner":
-            opt("--aggregation", ["none", "simple", "first", "average", "max", "min"])
+            opt("--aggregation", ["none", "simple", "first", "average", "max"], ["min"])
         elif command == "qa":
-            opt("--question", TEXTS, 0.7)
-            opt("--context", TEXTS, 0.7)
+            if rng.random() < 0.8:
+                argv += ["--question", v(["Who wrote it?"], TEXTS), "--context", v(["Jane wrote it."], TEXTS)]
+            else:
+                argv += ["-i", v([str(data / "qa.jsonl")], files)]
             for name in ("--top-k", "--max-answer-len", "--doc-stride", "--max-seq-len"):
-                opt(name, INTS, 0.2)
+                opt(name, ["1", "3", "64"], INTS, 0.2)
             flag("--handle-impossible-answer")
     elif command == "tokenize":
-        argv += rng.sample(TEXTS, rng.randint(0, 1))
-        opt("-i", files, 0.3)
-        opt("--pair", TEXTS, 0.2)
-        argv += ["--model", rng.choice(models + [str(data / "spiece.model")] * 3)]
-        opt("--max-length", INTS, 0.3)
+        if rng.random() < 0.7:
+            argv += [v(TEXTS[:1], TEXTS)]
+        else:
+            argv += ["-i", text_file]
+        opt("--pair", ["A pair."], TEXTS, 0.2)
+        argv += ["--model", v([str(data / "spiece.model"), mini], models)]
+        opt("--max-length", ["5", "512"], INTS, 0.3)
         flag("--tokens")
-        flag("--offsets")
+        flag("--offsets", 0.1)
         flag("--no-special-tokens")
     elif command == "train-tokenizer":
-        argv += rng.sample(files, rng.randint(1, 2))
-        opt("--vocab-size", INTS + ["60", "100"], 0.9)
-        argv += ["--output", str(out)]
-        opt("--max-sentences", INTS, 0.3)
-        opt("--fallback-encoding", ["cp1252", "no-such-codec"], 0.3)
+        argv += [v([str(data / "corpus.txt"), str(data / "good.txt")], files)]
+        argv += ["--vocab-size", v(["60", "100"], INTS), "--output", str(out)]
+        opt("--max-sentences", ["10", "1000"], INTS, 0.3)
+        opt("--fallback-encoding", ["cp1252"], ["no-such-codec"], 0.3)
     elif command == "pretrain":
-        argv += rng.sample(files, rng.randint(1, 2))
-        argv += ["--tokenizer", rng.choice([str(data / "spiece.model")] * 3 + models)]
-        argv += ["--config", rng.choice(["tiny", "tiny", "no-such-preset", str(data / "config.json"), mini])]
-        argv += ["--output", str(out), "--max-steps", rng.choice(["0", "-1", "1", "2", "x"])]
-        argv += ["--batch-size", rng.choice(["0", "-2", "1", "2", "x"]), "--num-workers", "0"]
-        opt("--max-seq-length", INTS + ["16", "100000"])
-        opt("--heldout-docs", INTS, 0.6)
-        opt("--eval-instances", ["0", "1", "-1"], 0.5)
-        opt("--grad-accumulation", INTS, 0.2)
-        opt("--lr", FLOATS, 0.2)
-        opt("--masked-lm-prob", FLOATS + ["2"], 0.2)
-        opt("--fallback-encoding", ["cp1252", "no-such-codec"], 0.2)
-        opt("--device", DEVICES, 0.15)
+        argv += [v([str(data / "corpus.txt")], files)]
+        argv += ["--tokenizer", v([str(data / "spiece.model")], models)]
+        argv += ["--config", v(["tiny"], ["no-such-preset", str(data / "config.json"), mini])]
+        argv += ["--output", str(out), "--max-steps", v(["1", "2"], ["0", "-1", "x"])]
+        argv += ["--batch-size", v(["2", "4"], ["0", "-2", "x"]), "--num-workers", "0"]
+        argv += ["--heldout-docs", v(["1", "0"], INTS), "--eval-instances", v(["2"], ["0", "-1"])]
+        opt("--max-seq-length", ["16", "32"], INTS + ["100000"])
+        opt("--grad-accumulation", ["1", "2"], INTS, 0.2)
+        opt("--lr", ["1e-3"], FLOATS, 0.2)
+        opt("--masked-lm-prob", ["0.15"], FLOATS + ["2"], 0.2)
+        opt("--fallback-encoding", ["cp1252"], ["no-such-codec"], 0.2)
+        opt("--device", ["cpu"], DEVICES, 0.15)
         flag("--resume")
     elif command == "evaluate-pretraining":
-        argv += [model] + rng.sample(files, rng.randint(1, 2))
-        opt("--max-instances", ["0", "1", "2", "-1", "x"], 0.8)
-        opt("--max-seq-length", INTS + ["16", "100000"])
-        opt("--batch-size", INTS, 0.3)
-        opt("--split", ["heldout", "train", "dev"], 0.2)
-        opt("--output", [str(out / "m.json"), str(data / "folder")], 0.3)
-        opt("--device", DEVICES, 0.15)
-        allowed = {out}
+        argv += [model, v([str(data / "corpus.txt")], files)]
+        argv += ["--max-instances", v(["1", "2"], ["0", "-1", "x"])]
+        opt("--max-seq-length", ["16", "64"], INTS + ["100000"])
+        opt("--batch-size", ["2"], INTS, 0.3)
+        opt("--split", ["heldout", "train"], ["dev"], 0.2)
+        opt("--output", [str(out / "m.json")], [str(data / "folder")], 0.3)
+        opt("--device", ["cpu"], DEVICES, 0.15)
     elif command in ("finetune", "evaluate"):
-        argv += [rng.choice(["rte", "rte", "sst2", "squad1", "ner", "imagenet", "classification"])]
-        argv += ["--model", model]
-        data_file = rng.choice(files + [str(data / "RTE")] * 4 + [str(data / "squad.json")])
+        task = v(["rte", "rte", "squad1"], ["sst2", "ner", "imagenet", "classification"])
+        if command == "evaluate" and task in ("rte", "squad1"):
+            model = v([heads["qa" if task == "squad1" else "classify"]], models)
+        argv += [task, "--model", model]
+        data_file = v([str(data / "squad.json") if task == "squad1" else str(data / "RTE")], files)
         if command == "finetune":
-            argv += ["--train", data_file, "--output", str(out), "--max-steps", rng.choice(["0", "-1", "1", "x"])]
-            opt("--eval", files + [str(data / "RTE")], 0.4)
-            opt("--batch-size", ["0", "-1", "1", "2", "x"], 0.4)
-            opt("--epochs", FLOATS, 0.2)
-            opt("--lr", FLOATS, 0.2)
-            opt("--warmup-ratio", FLOATS, 0.1)
-            opt("--max-train-examples", ["0", "1", "4", "-1"], 0.3)
-            opt("--max-eval-examples", ["0", "1", "4", "-1"], 0.3)
-            opt("--train-articles", ["0:1", "5:2", "x", ":"], 0.1)
+            argv += ["--train", data_file, "--output", str(out), "--max-steps", v(["1", "2"], ["0", "-1", "x"])]
+            opt("--eval", [data_file], files, 0.4)
+            opt("--batch-size", ["1", "2"], ["0", "-1", "x"], 0.4)
+            opt("--epochs", ["1"], FLOATS, 0.2)
+            opt("--lr", ["1e-4"], FLOATS, 0.2)
+            opt("--warmup-ratio", ["0.1"], FLOATS, 0.1)
+            opt("--max-train-examples", ["1", "4"], ["0", "-1"], 0.3)
+            opt("--max-eval-examples", ["1", "4"], ["0", "-1"], 0.3)
+            opt("--train-articles", ["0:1"], ["5:2", "x", ":"], 0.1)
         else:
-            argv += ["--data", data_file]
-            opt("--output", [str(out), str(data / "folder")], 0.3)
-            opt("--max-examples", ["0", "1", "4", "-1", "x"], 0.6)
-            opt("--batch-size", INTS, 0.3)
-        opt("--max-seq-length", INTS + ["16", "100000"], 0.3)
-        opt("--device", DEVICES, 0.15)
-        opt("--tokenizer", models, 0.1)
+            argv += ["--data", data_file, "--max-examples", v(["1", "4"], ["0", "-1", "x"])]
+            opt("--output", [str(out)], [str(data / "folder")], 0.3)
+            opt("--batch-size", ["2", "64"], INTS, 0.3)
+        opt("--max-seq-length", ["32", "64"], INTS + ["16", "100000"], 0.3)
+        opt("--device", ["cpu"], DEVICES, 0.15)
+        opt("--tokenizer", [mini], models, 0.1)
     elif command == "export":
-        target = rng.choice([str(out / "m.onnx"), str(out / "m.txt"), str(data / "folder")])
-        argv += ["onnx", model, target]
-        opt("--task", ["fill-mask", "features", "question-answering", "pretraining", "nope"], 0.5)
-        opt("--opset", ["5", "14", "17", "99", "x"], 0.4)
+        argv += ["onnx", model, v([str(out / "m.onnx")], [str(out / "m.txt"), str(data / "folder")])]
+        opt("--task", ["fill-mask", "features", "pretraining"], ["question-answering", "nope"], 0.5)
+        opt("--opset", ["14", "17"], ["5", "99", "x"], 0.4)
         flag("--int8", 0.15)
-    else:  # a subcommand this generator does not know yet: at least its bare form
-        pass
-    if rng.random() < 0.05:  # now and then, arguments in a hostile order
+    if rng.random() < 0.03:  # now and then, arguments in a hostile order
         tail = argv[1:]
         rng.shuffle(tail)
         argv[1:] = tail
@@ -217,7 +238,7 @@ def _subcommands() -> list[str]:
     return sorted(sub.choices)
 
 
-def _run_cases(capsys, world: dict, count: int, seed: int) -> list[str]:
+def _run_cases(capsys, monkeypatch, world: dict, count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     commands = _subcommands()
     failures = []
@@ -226,6 +247,8 @@ def _run_cases(capsys, world: dict, count: int, seed: int) -> list[str]:
         command = commands[k % len(commands)] if k < len(commands) else rng.choice(commands)
         out = root / "outputs" / f"case-{k}"
         argv, allowed = _case(rng, world, command, out)
+        stdin = rng.choice(["", "The [MASK] is blue.\n", '{"text": 1}\n', "\x00\x01"])
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
         before = _snapshot(root)
         code, stdout, err = cli(capsys, *argv)
         after = _snapshot(root)
@@ -241,6 +264,9 @@ def _run_cases(capsys, world: dict, count: int, seed: int) -> list[str]:
             problems.append("not one error line")
         if outside:
             problems.append(f"wrote outside the output: {[str(p) for p in outside[:5]]}")
+        if os.environ.get("ALBERTKIT_FUZZ_LOG"):
+            with open(os.environ["ALBERTKIT_FUZZ_LOG"], "a") as fh:
+                fh.write(json.dumps({"argv": argv, "code": code, "err": err.strip().splitlines()[-1:] }) + "\n")
         if problems:
             failures.append(f"{' '.join(argv)!r}: {', '.join(problems)}; stderr tail: {err[-400:]!r}")
     return failures
@@ -253,12 +279,12 @@ def test_every_subcommand_is_fuzzed():
     assert set(_subcommands()) <= known
 
 
-def test_fuzz_sample_of_every_subcommand(capsys, world):
-    failures = _run_cases(capsys, world, FUZZ_CASES, SEED)
+def test_fuzz_sample_of_every_subcommand(capsys, monkeypatch, world):
+    failures = _run_cases(capsys, monkeypatch, world, FUZZ_CASES, SEED)
     assert not failures, "\n".join(failures)
 
 
 @pytest.mark.slow
-def test_fuzz_many(capsys, world):
-    failures = _run_cases(capsys, world, 300, SEED + 1)
+def test_fuzz_many(capsys, monkeypatch, world):
+    failures = _run_cases(capsys, monkeypatch, world, 300, SEED + 1)
     assert not failures, "\n".join(failures)

@@ -180,7 +180,7 @@ def resolve_device(device: torch.device | str | None) -> torch.device:
             raise ValueError(f"device {str(device)!r} is not available: {torch.cuda.device_count()} CUDA GPU(s) visible")
     elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise ValueError(f"device {str(device)!r} is not available on this machine; use --device cpu")
-    elif dev.type not in ("cpu", "cuda", "mps", "meta"):
+    elif dev.type not in ("cpu", "cuda", "mps"):  # meta, xla...: nothing albertkit can compute on
         raise ValueError(f"device {str(device)!r} is not supported; use cpu, cuda, cuda:N or mps")
     return dev
 
