@@ -120,3 +120,16 @@ def test_empty_evaluation_file_is_one_line(tiny_base, shared_data, tmp_path, cap
                        "--max-train-examples", "4")
     assert code == 2
     error_line(err, "dev.tsv: no evaluation examples")
+
+
+def test_binary_glue_labels_have_names():
+    from types import SimpleNamespace
+
+    from albertkit.finetuning.run import _check_head_fits, _head_config
+
+    head = _head_config("sst2", ["0", "1"])
+    assert head["id2label"] == {0: "negative", 1: "positive"} and head["label2id"] == {"negative": 0, "positive": 1}
+    for names in (["negative", "positive"], ["0", "1"], ["LABEL_0", "LABEL_1"]):  # ours, older runs, transformers'
+        _check_head_fits("sst2", SimpleNamespace(num_labels=2, id2label=dict(enumerate(names))), ["0", "1"], "m")
+    with pytest.raises(ValueError, match=r"sst2 labels are \['negative', 'positive'\] but m was fine-tuned on labels"):
+        _check_head_fits("sst2", SimpleNamespace(num_labels=2, id2label={0: "entailment", 1: "not_entailment"}), ["0", "1"], "m")

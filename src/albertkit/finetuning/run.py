@@ -205,8 +205,9 @@ def _head_config(task: str, label_list: Sequence[str] | None) -> dict[str, Any]:
         return {}
     if label_list is None:  # regression
         return {"num_labels": 1, "problem_type": "regression", "id2label": None, "label2id": None}
-    return {"num_labels": len(label_list), "id2label": dict(enumerate(label_list)),
-            "label2id": {l: i for i, l in enumerate(label_list)},
+    names = list(GLUE_TASKS[task].display_labels or label_list) if task in GLUE_TASKS else list(label_list)
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
+            "label2id": {l: i for i, l in enumerate(names)},
             **({"problem_type": "single_label_classification"} if task != "ner" else {})}
 
 
@@ -413,9 +414,12 @@ def _check_head_fits(task: str, config: Any, label_list: Sequence[str] | None, n
     id2label = getattr(config, "id2label", None) or {}
     names = [id2label.get(i) for i in range(len(id2label))]
     generic = all(n is None or str(n).startswith("LABEL_") for n in names)  # transformers' placeholder names
-    if label_list is not None and names and not generic and names != list(label_list):
+    accepted = [list(label_list or [])]
+    if task in GLUE_TASKS and GLUE_TASKS[task].label_names:
+        accepted.append(list(GLUE_TASKS[task].label_names))  # albertkit names them; files and older runs say 0/1
+    if label_list is not None and names and not generic and names not in accepted:
         raise ValueError(
-            f"{task} labels are {list(label_list)} but {name} was fine-tuned on labels {names}; "
+            f"{task} labels are {accepted[-1]} but {name} was fine-tuned on labels {names}; "
             f"evaluate it on the task it was fine-tuned for"
         )
 
