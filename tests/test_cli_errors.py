@@ -297,3 +297,25 @@ def test_embeddings_print_one_line_per_vector(capsys):
     assert code == 0
     assert len(out.splitlines()) == 4  # [, vector, vector, ]
     assert len(json.loads(out)) == 2 and len(json.loads(out)[0]) == 256
+
+
+def test_saving_into_a_folder_keeps_it_present_and_links_what_it_keeps(tmp_path, monkeypatch):
+    import albertkit.utils as utils
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "big.bin").write_bytes(b"x" * 1_000_000)
+    (folder / "config.json").write_text("old")
+    inode = (folder / "big.bin").stat().st_ino
+    swaps = []
+    exchange = utils._exchange
+    monkeypatch.setattr(utils, "_exchange", lambda a, b: swaps.append(exchange(a, b)) or swaps[-1])
+    with utils.atomic_folder(folder) as tmp:
+        (tmp / "config.json").write_text("new")
+    assert (folder / "config.json").read_text() == "new"
+    assert (folder / "big.bin").stat().st_ino == inode  # linked, not copied
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary or .old- folders left
+    import sys
+
+    if sys.platform == "linux":
+        assert swaps == [True]  # one atomic exchange: the folder was never missing
