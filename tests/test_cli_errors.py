@@ -319,3 +319,21 @@ def test_saving_into_a_folder_keeps_it_present_and_links_what_it_keeps(tmp_path,
 
     if sys.platform == "linux":
         assert swaps == [True]  # one atomic exchange: the folder was never missing
+
+
+def test_multiple_choice_has_a_subcommand(capsys, tmp_path, spiece_path):
+    from albertkit import pipeline
+
+    model = hf_checkpoint(tmp_path / "mc", spiece_path, "ForMultipleChoice")
+    item = {"question": "The sky is", "choices": ["blue.", "a fish.", "loud."]}
+    code, out, err = cli(capsys, "multiple-choice", "--model", model, "--question", item["question"],
+                         *[a for c in item["choices"] for a in ("--choice", c)])
+    assert code == 0, err
+    assert json.loads(out) == pipeline("multiple-choice", model=str(model))(item)
+    (tmp_path / "in.jsonl").write_text(json.dumps(item) + "\n" + json.dumps({"question": "q", "choices": "a"}) + "\n")
+    code, _, err = cli(capsys, "multiple-choice", "--model", model, "-i", tmp_path / "in.jsonl")
+    assert code == 2
+    error_line(err, "in.jsonl, line 2: field 'choices' must be a list, got str")
+    code, _, err = cli(capsys, "multiple-choice", "--model", model, "--question", "q", "--choice", "only one")
+    assert code == 2
+    error_line(err, "at least two --choice")

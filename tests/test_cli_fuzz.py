@@ -50,6 +50,7 @@ def world(tmp_path_factory, broken, shared_data, spiece_path) -> dict:  # noqa: 
     (data / "corpus.txt").write_text(text[:4000])
     (data / "good.jsonl").write_text(json.dumps({"text": "The [MASK] is blue.", "text_pair": "x"}) + "\n")
     (data / "qa.jsonl").write_text(json.dumps({"question": "Who?", "context": "Jane wrote it."}) + "\n")
+    (data / "mc.jsonl").write_text(json.dumps({"question": "The sky is", "choices": ["blue.", "a fish."]}) + "\n")
     (data / "bad.jsonl").write_text('{"text": 3}\n{oops\n[1, 2]\n')
     (data / "config.json").write_text('{"hidden_size": "big"}')
     (data / "folder").mkdir()
@@ -71,6 +72,7 @@ def world(tmp_path_factory, broken, shared_data, spiece_path) -> dict:  # noqa: 
                                   id2label={0: "entailment", 1: "not_entailment"}),
         "ner": hf_checkpoint(root / "heads" / "ner", spiece_path, "ForTokenClassification", id2label=dict(enumerate(NER_LABELS))),
         "qa": hf_checkpoint(root / "heads" / "qa", spiece_path, "ForQuestionAnswering"),
+        "multiple-choice": hf_checkpoint(root / "heads" / "mc", spiece_path, "ForMultipleChoice"),
     }
     (models / "empty").mkdir()
     shutil.copy(spiece_path, data / "spiece.model")
@@ -110,7 +112,17 @@ def _case(rng: random.Random, world: dict, command: str, out: Path) -> tuple[lis
     if command in heads:
         model = v([heads[command]], models)
     text_file = v([str(data / "good.txt"), str(data / "good.jsonl")], files)
-    if command in ("fill-mask", "embed", "features", "classify", "ner", "qa"):
+    if command == "multiple-choice":
+        argv += ["--model", v([heads["multiple-choice"]], models)]
+        if rng.random() < 0.8:
+            argv += ["--question", v(["The sky is"], TEXTS)]
+            argv += [a for _ in range(rng.choice([0, 1, 2, 2, 3])) for a in ("--choice", v(["blue.", "a fish."], TEXTS))]
+        else:
+            argv += ["-i", v([str(data / "mc.jsonl")], files)]
+        opt("--top-k", ["1", "2"], INTS, 0.3)
+        opt("-o", [str(out / "r.json")], [str(data / "folder")], 0.2)
+        opt("--batch-size", ["1", "32"], INTS, 0.2)
+    elif command in ("fill-mask", "embed", "features", "classify", "ner", "qa"):
         if command != "qa" and rng.random() < 0.7:
             argv += [v(TEXTS[:1] + TEXTS[5:7], TEXTS) for _ in range(rng.randint(1, 2))]
         elif command != "qa":
