@@ -133,3 +133,11 @@ def test_binary_glue_labels_have_names():
         _check_head_fits("sst2", SimpleNamespace(num_labels=2, id2label=dict(enumerate(names))), ["0", "1"], "m")
     with pytest.raises(ValueError, match=r"sst2 labels are \['negative', 'positive'\] but m was fine-tuned on labels"):
         _check_head_fits("sst2", SimpleNamespace(num_labels=2, id2label={0: "entailment", 1: "not_entailment"}), ["0", "1"], "m")
+
+
+def test_summary_loss_is_the_logged_loss(tiny_base, shared_data, tmp_path):
+    from albertkit.finetuning.run import finetune
+
+    summary = finetune("rte", tiny_base, train=shared_data / "glue/RTE", output=tmp_path / "o", max_steps=3,
+                       batch_size=2, max_train_examples=8, max_seq_length=32)
+    assert f"{summary['loss']:.6g}" == f"{float(_losses(tmp_path / 'o')[-1]):.6g}"

@@ -727,7 +727,7 @@ class Trainer:
         window = torch.zeros(2 + len(self.log_outputs), dtype=torch.float64)  # loss, grad_norm, extras
         window_steps, window_examples, window_tokens, window_start = 0, 0, 0, time.perf_counter()
         last_metrics: dict[str, float] = {}
-        last_loss = float("nan")
+        last_loss = logged_loss = float("nan")
         evaluated_at = saved_at = -1
         try:
             while self.step < end:
@@ -787,6 +787,7 @@ class Trainer:
                         "examples_per_s": window_examples / seconds,
                         "tokens_per_s": tokens / seconds,
                     }
+                    logged_loss = row["loss"]
                     if self.dist.is_main:
                         train_log.write(row)
                         if tb is not None:
@@ -818,4 +819,7 @@ class Trainer:
                 bar.close()
             if tb is not None:
                 tb.close()
-        return {"step": self.step, "loss": last_loss, "metrics": last_metrics, "best_metric": self.best_metric}
+        # "loss": the last logged value (the mean over its logging window, as the progress bar and
+        # train_log.csv show it), not the last step's alone, which disagreed with both.
+        loss = logged_loss if logged_loss == logged_loss else last_loss
+        return {"step": self.step, "loss": loss, "metrics": last_metrics, "best_metric": self.best_metric}
