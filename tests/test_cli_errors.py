@@ -337,3 +337,12 @@ def test_multiple_choice_has_a_subcommand(capsys, tmp_path, spiece_path):
     code, _, err = cli(capsys, "multiple-choice", "--model", model, "--question", "q", "--choice", "only one")
     assert code == 2
     error_line(err, "at least two --choice")
+
+
+def test_other_libraries_log_only_warnings(capsys):
+    # ONNX Runtime's quantizer printed 29 INFO lines on `export --int8`: INFO is albertkit's own.
+    code, _, _ = cli(capsys, "tokenize", "Hello", "--model", SHIPPED)
+    assert code == 0
+    assert logging.getLogger("albertkit.export_commands").isEnabledFor(logging.INFO)
+    assert not logging.getLogger("onnxruntime.quantization").isEnabledFor(logging.INFO)
+    assert not logging.getLogger().isEnabledFor(logging.INFO)
