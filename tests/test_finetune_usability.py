@@ -100,6 +100,7 @@ def test_sequence_length_defaults_to_the_models_positions(tmp_path):
     [
         (["--batch-size", "0"], "--batch-size must be positive, got 0"),
         (["--epochs", "0"], "--epochs must be positive, got 0.0"),
+        (["--epochs", "inf"], "--epochs must be a finite number, got inf"),
         (["--max-steps", "-1"], "--max-steps must be positive, got -1"),
         (["--lr", "0"], "--learning-rate must be positive, got 0.0"),
         (["--max-seq-length", "100000"], "--max-seq-length 100000 exceeds the model's max_position_embeddings (512)"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -31,8 +32,8 @@ def check_positive(allow_zero: bool = False, names: dict[str, str] | None = None
         if value is None:
             continue
         flag = (names or {}).get(name, "--" + name.replace("_", "-"))
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise ValueError(f"{flag} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+            raise ValueError(f"{flag} must be a finite number, got {value!r}")
         if value < 0 or (value == 0 and not allow_zero):
             raise ValueError(f"{flag} must be {'>= 0' if allow_zero else 'positive'}, got {value}")
 
