@@ -54,7 +54,7 @@ def test_a_killed_worker_fails_the_run_within_seconds(texts, tokenizer, tmp_path
     started = time.monotonic()
     _alarm(60)
     try:
-        with pytest.raises(CorpusWorkerError, match=r"worker process died \(killed by signal 9.*shard 00002.*rerun"):
+        with pytest.raises(CorpusWorkerError, match=r"worker process died \(killed by signal 9.*shards .*00002.*rerun"):
             prepare_corpus([texts], tokenizer, tmp_path / "out", num_workers=2, docs_per_shard=1, progress=False)
     finally:
         signal.alarm(0)

@@ -334,11 +334,14 @@ def _tokenize_pending(pending: list, init_args: tuple, workers: int) -> Iterator
     jobs = iter(pending)
     running: dict = {}
     job = pending[0]
+    processes: list = []
     try:
         for job in jobs:  # at most two jobs per worker in flight: memory stays bounded
             running[executor.submit(_run_shard, job)] = job
             if len(running) >= 2 * workers:
                 break
+        # The worker processes exist once jobs are submitted; kept to report how one died.
+        processes = list(getattr(executor, "_processes", {}).values())
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
@@ -349,12 +352,17 @@ def _tokenize_pending(pending: list, init_args: tuple, workers: int) -> Iterator
                 if nxt is not None:
                     running[executor.submit(_run_shard, nxt)] = nxt
     except BrokenProcessPool:
-        codes = sorted({p.exitcode for p in getattr(executor, "_processes", {}).values() if p.exitcode})
+        for process in processes:
+            process.join(timeout=1.0)
+        codes = sorted({p.exitcode for p in processes if p.exitcode})
+        codes = [c for c in codes if c != -15] or codes  # the pool SIGTERMs the survivors itself
         how = ", ".join(f"killed by signal {-c}" if c < 0 else f"exit code {c}" for c in codes) or "it exited"
+        # Every unfinished job fails with the pool, so name them all: one of them killed its worker.
+        names = sorted({job[1].name, *(j[1].name for j in running.values())})
         raise CorpusWorkerError(
-            f"a tokenising worker process died ({how}; out of memory?) while preparing shard {job[1].name}; "
-            f"rerun to resume from the finished shards (with one worker, prepare_workers=1, a failure shows "
-            f"in this process)"
+            f"a tokenising worker process died ({how}; out of memory?) while shards {', '.join(names)} were being "
+            f"prepared; rerun to resume from the finished shards (with one worker, prepare_workers=1, a failure "
+            f"shows in this process)"
         ) from None
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
