@@ -228,6 +228,10 @@ def _case(rng: random.Random, world: dict, command: str, out: Path) -> tuple[lis
         tail = argv[1:]
         rng.shuffle(tail)
         argv[1:] = tail
+    # Whatever the command line names as its output may be written (an existing folder included).
+    allowed |= {Path(b) for a, b in zip(argv, argv[1:]) if a in ("-o", "--output") and b}
+    if command == "export" and len(argv) > 3:
+        allowed.add(Path(argv[3]))
     return argv, allowed
 
 
