@@ -25,6 +25,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
+import re
+import warnings
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,12 +39,87 @@ from albertkit.hub import ModelNotFoundError, resolve_file, resolve_first
 from albertkit.layout import HEAD_PREFIXES_ALL, SAFE_WEIGHTS_NAME, TIED_KEYS, WEIGHTS_NAME, CheckpointError
 from albertkit.utils import atomic_folder, ordinary_permissions
 
-__all__ = ["CheckpointError", "load_pretrained", "save_pretrained", "load_state_dict_file", "resolve_dtype"]
+__all__ = [
+    "CheckpointError",
+    "checkpoint_keys",
+    "load_pretrained",
+    "save_pretrained",
+    "load_state_dict_file",
+    "require_trained_head",
+    "resolve_device",
+    "resolve_dtype",
+]
 
 logger = logging.getLogger(__name__)
 
 
 M = TypeVar("M", bound="torch.nn.Module")
+
+
+def _read_error(path: Path, exc: Exception) -> CheckpointError:
+    """One line saying why ``path`` could not be read, without torch's advice to unpickle unsafely."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and "weights_only" in text:
+        # Name what the pickle asks for; torch's own text invites weights_only=False, i.e. running it.
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        if found:
+            detail = f"it would call {found.group(1)}"
+        else:
+            found = re.search(r"(Unsupported [^\n.]*)", text)
+            detail = f"its pickle is not plain tensors: {found.group(1).strip()}" if found else "its pickle is not plain tensors"
+        return CheckpointError(
+            f"{path}: refused: not a plain weights file ({detail}); albertkit loads only tensors and never runs "
+            f"code from a checkpoint"
+        )
+    first = " ".join(text.split())[:200]
+    return CheckpointError(f"{path}: cannot read weights, the file is corrupt or truncated ({type(exc).__name__}: {first})")
+
+
+def _torch_load(path: Path, **kwargs: Any) -> Any:
+    with warnings.catch_warnings():  # "Detected pickle protocol N": noise next to our own error
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.load(str(path), weights_only=True, **kwargs)
+
+
+def checkpoint_keys(path: str | os.PathLike) -> list[str]:
+    """Parameter names stored in a weights file, without loading the tensors.
+
+        >>> checkpoint_keys("my-albert/model.safetensors")[:1]  # doctest: +SKIP
+        ['albert.embeddings.word_embeddings.weight']
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as fh:
+                return list(fh.keys())
+        try:
+            state = _torch_load(path, map_location="meta", mmap=True)
+        except RuntimeError as exc:  # legacy (non-zip) torch.save files cannot be memory-mapped
+            if "mmap" not in str(exc):
+                raise
+            state = _torch_load(path, map_location="meta")
+    except Exception as exc:
+        raise _read_error(path, exc) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return list(state)
+
+
+def require_trained_head(model: torch.nn.Module, name: str | os.PathLike, purpose: str) -> None:
+    """Refuse a model whose task head was just initialised at random by :func:`load_pretrained`.
+
+    Scoring or exporting such a head gives numbers that mean nothing (accuracy near chance).
+    """
+    new = getattr(model, "loading_info", {}).get("new_weights") or []
+    if new:
+        raise CheckpointError(
+            f"{name} has no trained {type(model).__name__} head (no {', '.join(sorted(new)[:4])} weights), so "
+            f"{purpose} would use random weights; fine-tune it first (albertkit finetune) or pass a fine-tuned model"
+        )
 
 
 _DTYPES = {
@@ -68,6 +146,37 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     return _DTYPES[key]
 
 
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``"cuda:1"`` -> ``torch.device("cuda", 1)``, checked to exist here; None -> cuda if available, else cpu.
+
+    A device this torch build or machine lacks is a ValueError naming it, instead of a failure
+    deep inside the first ``.to()``.
+
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if device is None:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if torch.cuda.is_available() else torch.device("cpu")
+    if isinstance(device, torch.device):
+        dev = device
+    else:
+        try:
+            dev = torch.device(str(device).strip())
+        except (RuntimeError, ValueError):
+            raise ValueError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ValueError(f"device {str(device)!r} is not available: {why}; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r} is not available: {torch.cuda.device_count()} CUDA GPU(s) visible")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"device {str(device)!r} is not available on this machine; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):  # meta, xla...: nothing albertkit can compute on
+        raise ValueError(f"device {str(device)!r} is not supported; use cpu, cuda, cuda:N or mps")
+    return dev
+
+
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read ``model.safetensors`` or ``pytorch_model.bin`` (with ``weights_only=True``: no code runs)."""
     path = Path(path)
@@ -76,9 +185,9 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(path))
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or truncated file
-        raise CheckpointError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from None
+        state = _torch_load(path, map_location="cpu")
+    except Exception as exc:  # corrupt, truncated, or a pickle that would run code
+        raise _read_error(path, exc) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
     if "state_dict" in state and isinstance(state["state_dict"], dict):
@@ -186,7 +295,10 @@ def load_pretrained(
         if tuple(model_state[key].shape) != tuple(value.shape):
             shape_errors.append(f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(model_state[key].shape)}")
     if shape_errors:
-        raise CheckpointError(f"{weights} does not fit {cls.__name__} ({len(shape_errors)} shape mismatch(es)): " + "; ".join(shape_errors[:10]))
+        raise CheckpointError(
+            f"{weights} does not fit {cls.__name__} as its config.json describes it ({len(shape_errors)} shape "
+            f"mismatch(es); was config.json edited or taken from another model?): " + "; ".join(shape_errors[:10])
+        )
 
     # Materialise: real (initialised) tensors for new heads, checkpoint tensors for the rest.
     model = model.to_empty(device="cpu")
@@ -206,7 +318,7 @@ def load_pretrained(
         if target_dtype == torch.bfloat16 and torch.device(device or "cpu").type == "cpu":
             warn_bf16_slow()  # correct everywhere, slower than fp32 without native bf16
     if device is not None:
-        model = model.to(device)
+        model = model.to(resolve_device(device))
     if quantize == "int8":
         from albertkit.fast import quantize_int8
 

@@ -33,7 +33,10 @@ class CommandError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from albertkit import __version__
+
     parser = argparse.ArgumentParser(prog="albertkit", description="ALBERT end to end: inference, pretraining, fine-tuning.")
+    parser.add_argument("--version", action="version", version=f"albertkit {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -52,7 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # albertkit's own progress at INFO; other libraries (ONNX Runtime's quantizer logs 29 INFO lines)
+    # only from WARNING on, unless --verbose.
+    logging.basicConfig(level=level if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("albertkit").setLevel(level)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
@@ -62,12 +69,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("albertkit: interrupted\n")
         return 130
     except (CommandError, OSError, ValueError) as exc:
+        # Bad input (files, fields, arguments, checkpoints: library errors are ValueError/OSError
+        # subclasses such as CheckpointError, ConfigError, ModelNotFoundError).
         if args.verbose:  # the full traceback, for bug reports
             raise
-        message = " ".join(str(exc).split())  # one line, whatever the exception carried
-        sys.stderr.write(f"albertkit {args.command}: error: {message}\n")
+        sys.stderr.write(f"albertkit {args.command}: error: {_one_line(exc)}\n")
         return 2
+    except Exception as exc:  # a bug: still one line for the user, the traceback on request
+        if args.verbose:
+            raise
+        sys.stderr.write(
+            f"albertkit {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            f"(a bug in albertkit; rerun with --verbose for the traceback and report it)\n"
+        )
+        return 1
     return int(result or 0)
+
+
+def _one_line(exc: BaseException, limit: int = 500) -> str:
+    """The exception's message on one line, cut at ``limit`` characters (some carry whole inputs)."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,9 @@ import logging
 
 logger = logging.getLogger(__name__)
 
+# Opsets the TorchScript exporter writes this graph in (LayerNormalization is opset 17; older ones decompose it).
+MIN_OPSET, MAX_OPSET = 14, 20
+
 TASKS = (
     "fill-mask",
     "features",
@@ -33,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     onnx.add_argument("output", metavar="OUTPUT", help="the .onnx file to write")
     onnx.add_argument("--task", choices=TASKS, default="fill-mask", help="which head to export (default: fill-mask)")
     onnx.add_argument("--int8", action="store_true", help="apply ONNX Runtime dynamic int8 quantization to the MatMuls")
-    onnx.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    onnx.add_argument("--opset", type=int, default=17, help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET} (default: 17)")
     onnx.set_defaults(func=_export_onnx)
     export.set_defaults(func=lambda args: export.print_help() or 2)
 
@@ -51,8 +54,17 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
     if not str(args.output).endswith(".onnx"):
         raise CommandError(f"OUTPUT must be a .onnx file, got {args.output!r}")
+    if not MIN_OPSET <= args.opset <= MAX_OPSET:
+        raise CommandError(f"--opset {args.opset} is not supported; use {MIN_OPSET} to {MAX_OPSET} (default 17)")
     cls = getattr(modeling, TASK_TO_CLASS[args.task])
     model = cls.from_pretrained(args.model)
-    path = export_onnx(model, args.output, int8=args.int8, opset=args.opset)
+    from albertkit.checkpoint import require_trained_head
+
+    require_trained_head(model, args.model, f"exporting it for {args.task}")
+    try:
+        path = export_onnx(model, args.output, int8=args.int8, opset=args.opset)
+    except (RuntimeError, TypeError) as exc:  # the exporter's messages can carry a whole graph: first line only
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise CommandError(f"ONNX export at opset {args.opset} failed: {first[:300]}") from None
     logger.info("wrote %s (%s%s)", path, cls.__name__, ", int8" if args.int8 else "")
     return 0

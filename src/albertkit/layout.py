@@ -19,5 +19,7 @@ TIED_KEYS = ("predictions.decoder.weight", "predictions.decoder.bias")
 HEAD_PREFIXES_ALL = ("predictions.", "sop_classifier.", "classifier.", "qa_outputs.")
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that does not fit the model: the message lists the offending keys."""
+class CheckpointError(ValueError, RuntimeError):
+    """A checkpoint that cannot be read or does not fit the model: the message names the file and
+    lists the offending keys. A ValueError (bad input, reported by the CLI as one line) and, as
+    before, a RuntimeError."""

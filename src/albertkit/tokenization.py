@@ -1215,8 +1215,11 @@ def _config_options(data: dict[str, Any], where: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 
 
-def _iter_training_lines(files: Sequence[Path], normalize: Any, max_sentences: int | None, bar: Any) -> Iterable[str]:
-    """Normalised non-empty lines of ``files``; invalid UTF-8 raises naming the file and line."""
+def _iter_training_lines(
+    files: Sequence[Path], normalize: Any, max_sentences: int | None, bar: Any, fallback_encoding: str | None = None
+) -> Iterable[str]:
+    """Normalised non-empty lines of ``files``; invalid UTF-8 raises naming the file and line, unless
+    ``fallback_encoding`` decodes it."""
     count = 0
     for path in files:
         with open(path, "rb") as fh:
@@ -1225,9 +1228,15 @@ def _iter_training_lines(files: Sequence[Path], normalize: Any, max_sentences: i
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    raise TokenizerError(
-                        f"{path}, line {lineno}: invalid UTF-8 at byte {exc.start} (re-encode the file as UTF-8)"
-                    ) from None
+                    try:
+                        if fallback_encoding is None:
+                            raise
+                        line = raw.decode(fallback_encoding)
+                    except UnicodeDecodeError:
+                        raise TokenizerError(
+                            f"{path}, line {lineno}: invalid UTF-8 at byte {exc.start} (re-encode the file as UTF-8, "
+                            f"or pass a fallback encoding such as --fallback-encoding cp1252)"
+                        ) from None
                 line = normalize(line)
                 if not line:
                     continue
@@ -1252,6 +1261,7 @@ def train_tokenizer(
     num_threads: int | None = None,
     seed_sentencepiece_size: int = 1_000_000,
     progress: bool = True,
+    fallback_encoding: str | None = None,
 ) -> Path:
     """Train a SentencePiece unigram vocabulary with ALBERT's settings and save it as a tokenizer folder.
 
@@ -1263,7 +1273,8 @@ def train_tokenizer(
     symbols ``[CLS] [SEP] [MASK]`` (2..4), the user-defined symbols ``( ) " - . – £ €`` (5..12),
     character coverage 0.99995. Lines are normalised as the tokenizer will normalise them
     (lowercase, accents stripped, unless told otherwise), so the vocabulary matches what it sees.
-    Files must be UTF-8 text, one sentence or paragraph per line.
+    Files must be UTF-8 text, one sentence or paragraph per line; lines that are not UTF-8 are
+    decoded with ``fallback_encoding`` (e.g. ``"cp1252"``) when it is given, else an error.
     """
     import io
 
@@ -1298,7 +1309,7 @@ def train_tokenizer(
             # SentencePiece would wrap an exception raised inside its iterator into an opaque
             # RuntimeError; stop the iteration instead and re-raise the original afterwards.
             try:
-                yield from _iter_training_lines(paths, probe._normalize, max_sentences, bar)
+                yield from _iter_training_lines(paths, probe._normalize, max_sentences, bar, fallback_encoding)
             except TokenizerError as exc:
                 failure.append(exc)
 

@@ -3,7 +3,7 @@
     $ albertkit train-tokenizer corpus/*.txt --vocab-size 8000 --output my-tokenizer
     $ albertkit tokenize "Hello, my dog is cute" --model albert-base-v2
     {"input_ids": [2, 10975, 15, 51, 1952, 25, 10901, 3], ...}
-    $ albertkit tokenize --file lines.txt --model my-tokenizer > ids.jsonl
+    $ albertkit tokenize -i lines.txt --model my-tokenizer > ids.jsonl
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a SentencePiece unigram vocabulary with ALBERT's settings (<pad> 0, <unk> 1, "
         "[CLS] [SEP] [MASK] control symbols, ( ) \" - . – £ € user symbols) and save a tokenizer folder.",
     )
-    train.add_argument("files", nargs="+", help="UTF-8 text files, one sentence or paragraph per line")
+    train.add_argument("files", nargs="+", help="UTF-8 text files or folders (searched for *.txt), one sentence or paragraph per line")
     train.add_argument("--vocab-size", type=int, required=True, help="number of pieces (ALBERT: 30000)")
     train.add_argument("--output", "-o", required=True, help="folder to write spiece.model and configs into")
     train.add_argument("--max-sentences", type=int, default=None, help="use at most this many lines")
@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--keep-accents", action="store_true", help="do not strip accents")
     train.add_argument("--character-coverage", type=float, default=0.99995)
     train.add_argument("--threads", type=int, default=None)
+    train.add_argument("--fallback-encoding", default=None, help="decode non-UTF-8 lines with this encoding (e.g. cp1252) instead of failing")
     train.set_defaults(func=_train)
 
     tok = subparsers.add_parser(
@@ -40,8 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     tok.add_argument("text", nargs="?", help="the text (or use --file)")
     tok.add_argument("--pair", default=None, help="a second text (sentence pair)")
-    tok.add_argument("--file", default=None, help="a UTF-8 text file: one JSON line of ids per line")
-    tok.add_argument("--model", "-m", default="albert-base-v2", help="tokenizer folder, spiece.model path, or hub name")
+    tok.add_argument("-i", "--input", "--file", dest="file", metavar="FILE", default=None,
+                     help="a UTF-8 text file: one JSON line of ids per line")
+    tok.add_argument("--model", "-m", default=None,
+                     help="tokenizer folder, spiece.model path, or hub name (default albert-base-v2, else the shipped model)")
     tok.add_argument("--no-special-tokens", action="store_true", help="do not add [CLS] and [SEP]")
     tok.add_argument("--tokens", action="store_true", help="also print the pieces")
     tok.add_argument("--offsets", action="store_true", help="also print character offsets (single text only)")
@@ -52,8 +55,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from albertkit.tokenization import train_tokenizer
 
+    from albertkit.cli import CommandError
+
+    files: list[Path] = []
+    for item in map(Path, args.files):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*.txt") if p.is_file())
+            if not found:
+                raise CommandError(f"{item}: no *.txt files in this folder")
+            files += found
+        else:
+            files.append(item)
     out = train_tokenizer(
-        args.files,
+        files,
         args.vocab_size,
         args.output,
         do_lower_case=not args.cased,
@@ -61,6 +75,7 @@ def _train(args: argparse.Namespace) -> int:
         character_coverage=args.character_coverage,
         max_sentences=args.max_sentences,
         num_threads=args.threads,
+        fallback_encoding=args.fallback_encoding,
     )
     sys.stdout.write(json.dumps({"output": str(out), "vocab_size": args.vocab_size}) + "\n")
     return 0
@@ -71,10 +86,14 @@ def _tokenize(args: argparse.Namespace) -> int:
     from albertkit.tokenization import AlbertTokenizer
 
     if (args.text is None) == (args.file is None):
-        raise CommandError("give either a TEXT argument or --file")
+        raise CommandError("give either a TEXT argument or -i FILE")
     if args.file is not None and (args.pair is not None or args.offsets):
-        raise CommandError("--pair and --offsets work with a TEXT argument, not --file")
-    tok = AlbertTokenizer.from_pretrained(args.model)
+        raise CommandError("--pair and --offsets work with a TEXT argument, not -i FILE")
+    if args.max_length is not None and args.max_length < 1:
+        raise CommandError(f"--max-length must be positive, got {args.max_length}")
+    from albertkit.pipelines.base import resolve_model  # albert-base-v2, or offline the shipped model
+
+    tok = AlbertTokenizer.from_pretrained(resolve_model(args.model))
     add = not args.no_special_tokens
     if args.text is not None:
         enc = tok(args.text, args.pair, add_special_tokens=add, return_offsets_mapping=args.offsets,

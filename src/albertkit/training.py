@@ -46,7 +46,15 @@ from torch.utils.data import DataLoader, Dataset
 from albertkit.optim import build_optimizer, linear_warmup_decay
 from albertkit.utils import atomic_folder, atomic_write_text
 
-__all__ = ["TrainingArguments", "Trainer", "TrainingStateError", "latest_checkpoint", "save_model", "load_model_state"]
+__all__ = [
+    "TrainingArguments",
+    "Trainer",
+    "TrainingStateError",
+    "latest_checkpoint",
+    "save_model",
+    "load_model_state",
+    "seed_everything",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -165,11 +173,9 @@ def _init_distributed(device_type: str) -> _Dist:
 
 
 def _default_device(requested: str | None) -> torch.device:
-    if requested:
-        return torch.device(requested)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
+    from albertkit.checkpoint import resolve_device
+
+    return resolve_device(requested or None)
 
 
 def _cpu_has_bf16() -> bool:
@@ -384,7 +390,14 @@ def _tensorboard(log_dir: Path) -> Any:
 # RNG state
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (all devices).
+
+    Call it before anything random happens - building a model initialises its weights - so that
+    two runs with one seed are identical:
+
+        >>> seed_everything(42)
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -432,6 +445,7 @@ class Trainer:
     collation (the pretraining collator seeds its masking from it). ``eval_fn(model) -> metrics``
     runs on rank 0 every ``eval_every`` steps and at the end; without it, ``eval_dataset`` gives
     the mean ``loss``. ``log_outputs`` names extra scalar output fields to log (``masked_lm_loss``).
+    ``on_save(folder)`` adds files to each saved model folder (fine-tuning writes the tokenizer).
 
         >>> trainer = Trainer(model, TrainingArguments("out", max_steps=100), ds, collate_fn=collate)  # doctest: +SKIP
         >>> summary = trainer.train(resume=True)                                                     # doctest: +SKIP
@@ -447,8 +461,12 @@ class Trainer:
         eval_dataset: Dataset | None = None,
         index_key: str | None = None,
         log_outputs: Sequence[str] = (),
+        on_save: Callable[[Path], None] | None = None,
     ) -> None:
         self.args = args
+        # Called with every model folder written (best/, model/, checkpoints' model/) before it is
+        # final, so that files that belong beside the weights (the tokenizer) are never missing.
+        self.on_save = on_save
         self.output_dir = Path(args.output_dir)
         self.device = _default_device(args.device)
         if self.device.type == "cuda":
@@ -526,6 +544,11 @@ class Trainer:
             "args": self.args.to_dict(),
         }
 
+    def _save_model(self, folder: Path) -> None:
+        save_model(self._unwrapped, folder)
+        if self.on_save is not None:
+            self.on_save(folder)
+
     def save_checkpoint(self) -> Path | None:
         """Write ``checkpoints/step-N`` atomically (rank 0); every rank's RNG state goes in it."""
         rng = _rng_state()
@@ -539,7 +562,7 @@ class Trainer:
         target = self.output_dir / CHECKPOINTS / f"step-{self.step:08d}"
         if self.dist.is_main and not target.exists():
             with atomic_folder(target) as tmp:
-                save_model(self._unwrapped, tmp / "model")
+                self._save_model(tmp / "model")
                 torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
                 torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
                 torch.save({"ranks": states}, tmp / "rng_state.pt")
@@ -584,7 +607,7 @@ class Trainer:
             _set_rng_state(ranks[self.dist.rank])
         else:  # a different world size: data order is still exact, dropout draws are not
             logger.warning("checkpoint has %d RNG states for %d processes; reseeding", len(ranks), self.dist.world_size)
-            _seed_everything(self.args.seed + 1000 * self.step + self.dist.rank)
+            seed_everything(self.args.seed + 1000 * self.step + self.dist.rank)
         logger.info("resumed from %s (step %d, %d examples consumed)", folder, self.step, self.position.consumed)
 
     @property
@@ -640,7 +663,7 @@ class Trainer:
                 )
                 if better:
                     self.best_metric, self.best_step = value, self.step
-                    save_model(self._unwrapped, self.output_dir / "best")
+                    self._save_model(self.output_dir / "best")
                     logger.info("new best %s %.4f at step %d", key, value, self.step)
         self._barrier()
         return metrics
@@ -666,7 +689,7 @@ class Trainer:
                 f"{self.output_dir} already holds checkpoints of another run; resume it or choose a new output folder"
             )
         else:
-            _seed_everything(args.seed + self.dist.rank)
+            seed_everything(args.seed + self.dist.rank)
 
         if args.compile and not getattr(self, "_compiled", False):
             # In place (nn.Module.compile), so checkpoints keep HF key names. Batches of varying
@@ -704,7 +727,7 @@ class Trainer:
         window = torch.zeros(2 + len(self.log_outputs), dtype=torch.float64)  # loss, grad_norm, extras
         window_steps, window_examples, window_tokens, window_start = 0, 0, 0, time.perf_counter()
         last_metrics: dict[str, float] = {}
-        last_loss = float("nan")
+        last_loss = logged_loss = float("nan")
         evaluated_at = saved_at = -1
         try:
             while self.step < end:
@@ -764,6 +787,7 @@ class Trainer:
                         "examples_per_s": window_examples / seconds,
                         "tokens_per_s": tokens / seconds,
                     }
+                    logged_loss = row["loss"]
                     if self.dist.is_main:
                         train_log.write(row)
                         if tb is not None:
@@ -787,7 +811,7 @@ class Trainer:
             if saved_at != self.step:
                 self.save_checkpoint()
             if self.step >= args.max_steps and self.dist.is_main:
-                save_model(self._unwrapped, self.output_dir / "model")
+                self._save_model(self.output_dir / "model")
                 logger.info("final model saved to %s", self.output_dir / "model")
             self._barrier()
         finally:
@@ -795,4 +819,7 @@ class Trainer:
                 bar.close()
             if tb is not None:
                 tb.close()
-        return {"step": self.step, "loss": last_loss, "metrics": last_metrics, "best_metric": self.best_metric}
+        # "loss": the last logged value (the mean over its logging window, as the progress bar and
+        # train_log.csv show it), not the last step's alone, which disagreed with both.
+        loss = logged_loss if logged_loss == logged_loss else last_loss
+        return {"step": self.step, "loss": loss, "metrics": last_metrics, "best_metric": self.best_metric}

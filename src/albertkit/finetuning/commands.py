@@ -27,7 +27,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", help=_TASK_HELP)
     p.add_argument("--model", required=True, help="model folder or hub name")
     p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the model's)")
-    p.add_argument("--max-seq-length", type=int, default=None, help="default: the task recipe's (GLUE 128, SQuAD 384, RACE 512)")
+    p.add_argument("--max-seq-length", type=int, default=None, help="default: what the model was fine-tuned with (evaluate), else the task recipe's (GLUE 128, "
+                        "SQuAD 384, RACE 512), at most the model's max_position_embeddings")
     p.add_argument("--null-threshold", type=float, default=None,
                    help="SQuAD v2: fixed null-answer threshold (default: best F1 threshold on the eval data, reported as such)")
     p.add_argument("--text-column", default="text", help="classification/regression: text column")

@@ -45,6 +45,12 @@ logger = logging.getLogger(__name__)
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
+def _shown(header: Sequence[str], width: int = 120) -> str:
+    """A header for an error message, cut short: a JSON file read as TSV has a megabyte-long "header"."""
+    text = ", ".join(header)
+    return text if len(text) <= width else text[: width - 3] + "... (is this a TSV/CSV file?)"
+
+
 class DataFormatError(ValueError):
     """A data file does not have the expected layout; the message names the file and line or id."""
 
@@ -133,7 +139,7 @@ def _column_index(path: Path, header: list[str], column: str | int, what: str) -
     try:
         return header.index(column)
     except ValueError:
-        raise DataFormatError(path, 1, f"missing {what} column {column!r} (header has: {', '.join(header)})") from None
+        raise DataFormatError(path, 1, f"missing {what} column {column!r} (header has: {_shown(header)})") from None
 
 
 def read_glue(task: str | GlueTask, path: str | os.PathLike, *, skip_malformed: bool = False) -> list[TextExample]:
@@ -173,7 +179,7 @@ def read_glue(task: str | GlueTask, path: str | os.PathLike, *, skip_malformed: 
         label_idx = header.index(label) if isinstance(label, str) and label in header else None
         if label_idx is None and "index" not in header and "id" not in header:
             # Labeled files (train/dev) must carry the label; only test files (which carry an id column) may lack it.
-            raise DataFormatError(path, 1, f"missing label column {label!r} (header has: {', '.join(header)})")
+            raise DataFormatError(path, 1, f"missing label column {label!r} (header has: {_shown(header)})")
         id_idx = header.index(id_col) if isinstance(id_col, str) and id_col in header else None
         if id_idx is None and "index" in header:
             id_idx = header.index("index")

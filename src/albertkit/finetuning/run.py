@@ -42,7 +42,7 @@ from albertkit.finetuning.readers import (
 from albertkit.finetuning.squad import apply_null_threshold, postprocess_squad, squad_gold, write_squad_predictions
 from albertkit.finetuning.tasks import GLUE_TASKS, TASK_DEFAULTS, get_glue_task
 from albertkit.finetuning.writers import write_glue_predictions
-from albertkit.utils import atomic_write_text
+from albertkit.utils import atomic_write_text, check_positive
 
 __all__ = ["TASKS", "finetune", "evaluate", "primary_metric", "check_article_split"]
 
@@ -205,8 +205,9 @@ def _head_config(task: str, label_list: Sequence[str] | None) -> dict[str, Any]:
         return {}
     if label_list is None:  # regression
         return {"num_labels": 1, "problem_type": "regression", "id2label": None, "label2id": None}
-    return {"num_labels": len(label_list), "id2label": dict(enumerate(label_list)),
-            "label2id": {l: i for i, l in enumerate(label_list)},
+    names = list(GLUE_TASKS[task].display_labels or label_list) if task in GLUE_TASKS else list(label_list)
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
+            "label2id": {l: i for i, l in enumerate(names)},
             **({"problem_type": "single_label_classification"} if task != "ner" else {})}
 
 
@@ -369,6 +370,60 @@ def _write_predictions(task: str, folder: Path, data: _Data, predictions: Any, l
     return written
 
 
+FINETUNING_RECORD = "finetuning.json"  # beside the weights: what fine-tuning used (task, sequence length)
+
+
+def _sequence_length(task: str, requested: int | None, positions: int, model: Any) -> int:
+    """The window length: ``requested``, else what the model was fine-tuned with, else the recipe's,
+    never more than the model's position table."""
+    if requested is not None:
+        if requested < 8:
+            raise ValueError(f"--max-seq-length must be at least 8, got {requested}")
+        if requested > positions:
+            raise ValueError(f"--max-seq-length {requested} exceeds the model's max_position_embeddings ({positions})")
+        return requested
+    if isinstance(model, (str, os.PathLike)):
+        record = Path(model) / FINETUNING_RECORD
+        if record.is_file():
+            try:
+                return min(int(json.loads(record.read_text())["max_seq_length"]), positions)
+            except (ValueError, KeyError, TypeError):
+                logger.warning("%s is unreadable; using the recipe's sequence length", record)
+    return min(TASK_DEFAULTS.get(task, TASK_DEFAULTS["classification"]).max_seq_length, positions)
+
+
+def _check_vocab(tokenizer: Any, config: Any) -> None:
+    vocab = getattr(tokenizer, "vocab_size", None)
+    if isinstance(vocab, int) and vocab != config.vocab_size:
+        raise ValueError(
+            f"the tokenizer has {vocab} pieces but the model's vocabulary has {config.vocab_size}: pass the tokenizer "
+            f"the model was trained with (--tokenizer), or none to use the model folder's"
+        )
+
+
+def _check_head_fits(task: str, config: Any, label_list: Sequence[str] | None, name: str) -> None:
+    """Refuse a model fine-tuned for another label set (an SST-2 classifier scored on RTE)."""
+    if task in ("squad1", "squad2", "race"):
+        return
+    want = 1 if label_list is None else len(label_list)
+    if int(config.num_labels) != want:
+        raise ValueError(
+            f"{task} has {want} label(s) ({', '.join(label_list or ['a score'])}) but {name} was fine-tuned with "
+            f"{config.num_labels}; evaluate it on the task it was fine-tuned for"
+        )
+    id2label = getattr(config, "id2label", None) or {}
+    names = [id2label.get(i) for i in range(len(id2label))]
+    generic = all(n is None or str(n).startswith("LABEL_") for n in names)  # transformers' placeholder names
+    accepted = [list(label_list or [])]
+    if task in GLUE_TASKS and GLUE_TASKS[task].label_names:
+        accepted.append(list(GLUE_TASKS[task].label_names))  # albertkit names them; files and older runs say 0/1
+    if label_list is not None and names and not generic and names not in accepted:
+        raise ValueError(
+            f"{task} labels are {accepted[-1]} but {name} was fine-tuned on labels {names}; "
+            f"evaluate it on the task it was fine-tuned for"
+        )
+
+
 def _load_tokenizer(model: str | os.PathLike, tokenizer: Any | None) -> Any:
     if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
         return tokenizer
@@ -405,18 +460,30 @@ def evaluate(
     """
     import torch
 
+    check_positive(batch_size=batch_size, max_examples=max_examples)
     key = _task_key(task)
     columns = columns or TableColumns()
     tok = _load_tokenizer(model if isinstance(model, (str, os.PathLike)) else "", tokenizer)
+    name = str(model) if isinstance(model, (str, os.PathLike)) else "the model"
     if isinstance(model, (str, os.PathLike)):
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        from albertkit.checkpoint import resolve_device
+
+        dev = resolve_device(device)
+        from albertkit.checkpoint import require_trained_head
+
+        name = str(model)
         model = _load_model(key, model, {}, dev)
+        require_trained_head(model, name, f"evaluating it on {key}")
     label_list = _label_list(key, None, model.config) if key not in ("regression",) else None
-    max_len = max_seq_length or TASK_DEFAULTS.get(key, TASK_DEFAULTS["classification"]).max_seq_length
+    _check_head_fits(key, model.config, label_list, name)
+    _check_vocab(tok, model.config)
+    max_len = _sequence_length(key, max_seq_length, int(model.config.max_position_embeddings), name)
     selection = parse_article_range(articles)
     examples = _read(key, data, "dev", columns, label_list, for_training=False, articles=selection)
     if max_examples is not None:
         examples = examples[:max_examples]
+    if not examples:
+        raise ValueError(f"{data}: no evaluation examples" + (" selected" if max_examples is not None or selection else ""))
     data_ = _Data(examples, _encode(key, examples, tok, label_list, max_len, training=False))
     outputs = _predict(model, data_.features, batch_size, bf16)
     scores, predictions = _score(key, data_, outputs, label_list, null_threshold)
@@ -481,8 +548,15 @@ def finetune(
         >>> finetune("squad1", "runs/mini/best", train="squad/dev-v1.1.json", train_articles="0:24",
         ...          eval="squad/dev-v1.1.json", eval_articles="24:48", output="runs/squad-half")  # doctest: +SKIP
     """
-    from albertkit.training import Trainer, TrainingArguments
+    from albertkit.training import Trainer, TrainingArguments, seed_everything
 
+    check_positive(batch_size=batch_size, max_steps=max_steps, num_epochs=num_epochs, learning_rate=learning_rate,
+                    grad_accumulation=grad_accumulation, eval_batch_size=eval_batch_size,
+                    max_train_examples=max_train_examples, max_eval_examples=max_eval_examples,
+                    names={"num_epochs": "--epochs"})
+    check_positive(allow_zero=True, warmup_steps=warmup_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+                    max_grad_norm=max_grad_norm, eval_every=eval_every, save_every=save_every)
+    seed_everything(seed)  # before the model is built: its new task head is initialised at random
     key = _task_key(task)
     columns = columns or TableColumns()
     defaults = TASK_DEFAULTS[key]
@@ -496,7 +570,10 @@ def finetune(
     if not train_examples:
         raise ValueError(f"{train}: no training examples")
     label_list = _label_list(key, train_examples, None)
-    max_len = max_seq_length or defaults.max_seq_length
+    from albertkit.config import AlbertConfig
+
+    positions = int(AlbertConfig.from_pretrained(str(model)).max_position_embeddings)
+    max_len = _sequence_length(key, max_seq_length, positions, None)
     train_features = _encode(key, train_examples, tok, label_list, max_len, training=True)
     logger.info("%s: %d training examples -> %d features", key, len(train_examples), len(train_features))
 
@@ -517,11 +594,14 @@ def finetune(
             warmup_steps = round((defaults.warmup_steps or 0) * max_steps / (defaults.max_steps or max_steps))
 
     net = _load_model(key, model, _head_config(key, label_list))
+    _check_vocab(tok, net.config)
 
     eval_fn: Callable[[Any], dict[str, float]] | None = None
     eval_data: _Data | None = None
     if eval is not None:
         eval_examples = _read(key, eval, "dev", columns, label_list, for_training=False, articles=eval_sel)[:max_eval_examples]
+        if not eval_examples:
+            raise ValueError(f"{eval}: no evaluation examples")
         eval_data = _Data(eval_examples, _encode(key, eval_examples, tok, label_list, max_len, training=False))
 
         def eval_fn(m: Any) -> dict[str, float]:
@@ -548,12 +628,15 @@ def finetune(
                     len(train_examples), "" if eval_data is None else
                     f", evaluate on articles {split['eval']['articles']} of {eval} ({len(eval_data.examples)} questions)")
     logger.info("%s: %d steps, batch %d, lr %g, warmup %d", key, max_steps, batch, args.lr, warmup_steps)
-    trainer = Trainer(net, args, train_features, collate_fn=F.collate, eval_fn=eval_fn)
+    record = json.dumps({"task": key, "max_seq_length": max_len, "labels": label_list}, indent=2) + "\n"
+
+    def beside_weights(folder: Path) -> None:  # every saved model is usable, even if training stops later
+        tok.save_pretrained(folder)
+        atomic_write_text(folder / FINETUNING_RECORD, record)
+
+    trainer = Trainer(net, args, train_features, collate_fn=F.collate, eval_fn=eval_fn, on_save=beside_weights)
     summary = dict(trainer.train(resume=resume))
     out = Path(output)
-    for folder in (out / "model", out / "best"):
-        if folder.is_dir():
-            tok.save_pretrained(folder)
     if eval is not None:
         best = out / "best" if (out / "best").is_dir() else out / "model"
         summary["eval_results"] = evaluate(key, best, eval, output=out, tokenizer=tok, batch_size=eval_batch_size,

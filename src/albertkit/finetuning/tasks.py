@@ -39,6 +39,13 @@ class GlueTask:
     files: dict[str, str] = field(default_factory=lambda: {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"})
     # file stem of the GLUE leaderboard submission (CoLA.tsv, MNLI-m.tsv, ...)
     submission_name: str = ""
+    # What a fine-tuned model calls its labels (config id2label), where the files only say 0 / 1.
+    label_names: tuple[str, ...] | None = None
+
+    @property
+    def display_labels(self) -> tuple[str, ...] | None:
+        """``label_names`` if the task has them, else ``labels`` (``"0"``/``"1"`` mean nothing to a reader)."""
+        return self.label_names or self.labels
 
     @property
     def is_regression(self) -> bool:
@@ -55,14 +62,16 @@ _NLI2 = ("entailment", "not_entailment")
 GLUE_TASKS: dict[str, GlueTask] = {
     # CoLA train/dev: source, label, original judgement mark, sentence; no header. Test has "index\tsentence".
     "cola": GlueTask("cola", text_a=3, text_b=None, label=1, labels=_BINARY, has_header=False, id_column=None,
-                     metrics=("matthews_correlation", "accuracy"), submission_name="CoLA"),
-    "sst2": GlueTask("sst2", "sentence", None, "label", _BINARY, id_column=None, submission_name="SST-2"),
+                     metrics=("matthews_correlation", "accuracy"), submission_name="CoLA",
+                     label_names=("unacceptable", "acceptable")),
+    "sst2": GlueTask("sst2", "sentence", None, "label", _BINARY, id_column=None, submission_name="SST-2",
+                     label_names=("negative", "positive")),
     "mrpc": GlueTask("mrpc", "#1 String", "#2 String", "Quality", _BINARY, id_column=None,
-                     metrics=("f1", "accuracy"), submission_name="MRPC"),
+                     metrics=("f1", "accuracy"), submission_name="MRPC", label_names=("not_equivalent", "equivalent")),
     "stsb": GlueTask("stsb", "sentence1", "sentence2", "score", None, metrics=("pearson", "spearman"),
                      submission_name="STS-B"),
     "qqp": GlueTask("qqp", "question1", "question2", "is_duplicate", _BINARY, id_column="id",
-                    metrics=("f1", "accuracy"), submission_name="QQP"),
+                    metrics=("f1", "accuracy"), submission_name="QQP", label_names=("not_duplicate", "duplicate")),
     "mnli": GlueTask("mnli", "sentence1", "sentence2", "gold_label", ("contradiction", "entailment", "neutral"),
                      files={"train": "train.tsv", "dev": "dev_matched.tsv", "dev_matched": "dev_matched.tsv",
                             "dev_mismatched": "dev_mismatched.tsv", "test": "test_matched.tsv",

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from albertkit.pipelines.base import Pipeline, PipelineInputError
+if TYPE_CHECKING:
+    from albertkit.pipelines.base import Pipeline, PipelineInputError
 
 __all__ = ["pipeline", "Pipeline", "PipelineInputError", "TASKS", "ALIASES"]
 
@@ -85,3 +86,12 @@ def pipeline(
         fast=fast,
         **defaults,
     )
+
+
+def __getattr__(name: str) -> Any:
+    # base imports torch; loading it lazily keeps `albertkit --help` (which imports .commands) fast.
+    if name in ("Pipeline", "PipelineInputError"):
+        from albertkit.pipelines import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'albertkit.pipelines' has no attribute {name!r}")

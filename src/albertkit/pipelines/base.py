@@ -120,20 +120,15 @@ def resolve_model(model: str | os.PathLike | None) -> str:
 
 
 def _checkpoint_keys(name_or_path: str) -> list[str] | None:
-    """Parameter names stored in a checkpoint, without loading the tensors (None if unreadable)."""
+    """Parameter names stored in a checkpoint, without loading the tensors (None if it has no weights file)."""
+    from albertkit.checkpoint import checkpoint_keys
     from albertkit.hub import ModelNotFoundError, resolve_first
 
     try:
         path = resolve_first(name_or_path, ("model.safetensors", "pytorch_model.bin"))
     except ModelNotFoundError:
         return None
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            return list(fh.keys())
-    state = torch.load(path, map_location="meta", weights_only=True, mmap=True)
-    return list(state)
+    return checkpoint_keys(path)
 
 
 def _to_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
@@ -187,7 +182,9 @@ class Pipeline:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if truncation not in ("error", "warn"):
             raise ValueError(f"truncation must be 'error' or 'warn', got {truncation!r}")
-        self.device = torch.device(device)
+        from albertkit.checkpoint import resolve_device
+
+        self.device = resolve_device(device)
         self.dtype = _to_dtype(dtype)
         self.batch_size = batch_size
         self.truncation = truncation
@@ -200,6 +197,12 @@ class Pipeline:
         self.model = optimize(self.model, fast or "fp32")
         self.tokenizer = self._load_tokenizer(tokenizer, self.model_name)
         self.config = self.model.config
+        vocab = getattr(self.tokenizer, "vocab_size", None)
+        if isinstance(vocab, int) and vocab != self.config.vocab_size:
+            raise ValueError(
+                f"the tokenizer has {vocab} pieces but the model's vocabulary has {self.config.vocab_size}: they do not "
+                f"belong together (pass the tokenizer the model was trained with, or none to use the model folder's)"
+            )
         # Longest window the model accepts: its position table, or the tokenizer's own limit.
         limit = getattr(self.tokenizer, "model_max_length", None)
         positions = int(self.config.max_position_embeddings)

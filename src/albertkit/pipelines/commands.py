@@ -2,13 +2,15 @@
 
 Inputs come from the arguments, or from ``--input FILE`` (``-`` = stdin; also stdin when no text is
 given and stdin is not a terminal): one text per line, or JSONL when the file ends in ``.jsonl`` or
-``--jsonl`` is given (objects with ``text`` [+ ``text_pair``], or ``question`` + ``context`` for qa).
+``--jsonl`` is given (objects with ``text`` [+ ``text_pair``], ``question`` + ``context`` for qa,
+``question`` + ``choices`` for multiple-choice).
 Output: JSON (one result, or a list for several inputs) or ``--format jsonl`` (one result per line),
 to stdout or ``--output FILE`` (written atomically).
 
     $ albertkit fill-mask "Hello I'm a [MASK] model." --top-k 3
     $ albertkit qa --question "Who?" --context "Jane wrote it."
     $ cat texts.txt | albertkit embed --pooling mean --normalize --format jsonl
+    $ albertkit multiple-choice --model my-race --question "The sky is" --choice blue. --choice "a fish."
 """
 
 from __future__ import annotations
@@ -82,7 +84,15 @@ def _read_inputs(args: argparse.Namespace, keys: tuple[str, ...]) -> list[Any]:
         missing = [k for k in keys if k not in obj and k != "text_pair"]
         if missing:
             raise CommandError(f"{name}, line {lineno}: missing field(s) {', '.join(missing)}")
-        items.append({k: obj[k] for k in keys if k in obj})
+        for k in keys:
+            want = list if k == "choices" else str
+            if k in obj and not isinstance(obj[k], want):
+                raise CommandError(
+                    f"{name}, line {lineno}: field {k!r} must be a {'list' if want is list else 'string'}, "
+                    f"got {type(obj[k]).__name__}"
+                )
+        # Single-text tasks take the string itself; pairs and QA take the object.
+        items.append(obj["text"] if keys == ("text",) else {k: obj[k] for k in keys if k in obj})
     if not items:
         raise CommandError(f"{name}: no inputs (the file is empty)")
     return items
@@ -108,13 +118,24 @@ def _write(args: argparse.Namespace, results: list[Any], single: bool) -> None:
     if args.format == "jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     else:
-        text = json.dumps(results[0] if single else results, ensure_ascii=False, indent=2) + "\n"
+        text = _pretty(results[0] if single else results) + "\n"
     if args.output:
         from albertkit.utils import atomic_write_text
 
         atomic_write_text(args.output, text)
     else:
         sys.stdout.write(text)
+
+
+def _pretty(value: Any, indent: int = 0) -> str:
+    """Indented JSON, except that a list of numbers stays on one line (an embedding is one row, not 768)."""
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_pretty(v, indent + 2)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list) and value and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return "[\n" + ",\n".join(inner + _pretty(v, indent + 2) for v in value) + "\n" + pad + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _run(task: str, args: argparse.Namespace, keys: tuple[str, ...], call: dict[str, Any], build: dict[str, Any]) -> int:
@@ -187,6 +208,22 @@ def _qa(args: argparse.Namespace) -> int:
     return 0
 
 
+def _multiple_choice(args: argparse.Namespace) -> int:
+    from albertkit.cli import CommandError
+
+    call = {} if args.top_k is None else {"top_k": args.top_k}
+    if args.question is not None or args.choice:
+        if args.question is None or len(args.choice or []) < 2 or args.input:
+            raise CommandError("give --question and at least two --choice, or --input FILE.jsonl")
+        items = [{"question": args.question, "choices": list(args.choice)}]
+    else:
+        args.jsonl = True
+        items = _read_inputs(args, ("question", "choices"))
+    pipe = _build("multiple-choice", args)
+    _write(args, pipe.run_many(items, **call), single=len(items) == 1)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("fill-mask", help="predict the [MASK] token(s) of texts")
     _common(p)
@@ -230,6 +267,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seq-len", type=int, default=None, help="window length in tokens (default 384)")
     p.add_argument("--handle-impossible-answer", action="store_true", help="allow the empty (no-answer) answer")
     p.set_defaults(func=_qa)
+
+    p = subparsers.add_parser("multiple-choice", help="score the choices of a question (RACE / SWAG style)")
+    _common(p, texts=False)
+    p.add_argument("--question", help="the question (or context + question)")
+    p.add_argument("--choice", action="append", help="one answer; repeat for each (at least two)")
+    p.add_argument("-k", "--top-k", type=int, default=None, help="the k best choices (default: all, best first)")
+    p.set_defaults(func=_multiple_choice)
 
 
 def _classify_entry(args: argparse.Namespace) -> int:

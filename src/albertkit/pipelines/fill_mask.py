@@ -43,6 +43,8 @@ class FillMaskPipeline(Pipeline):
         if top_k is not None:
             if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
                 raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+            if top_k > self.config.vocab_size:  # transformers caps it silently; a typo deserves a word
+                raise ValueError(f"top_k {top_k} exceeds the vocabulary ({self.config.vocab_size} tokens)")
             out["top_k"] = top_k
         if targets is not None:
             out["target_ids"] = self._target_ids(targets)

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-steps", type=int, default=None, help="default: 2.5%% of --max-steps")
     p.add_argument("--optimizer", choices=("lamb", "adamw"), default="lamb")
     p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--max-seq-length", type=int, default=128)
+    p.add_argument("--max-seq-length", type=int, default=None, help="default: 128, or the model's max_position_embeddings if fewer")
     p.add_argument("--short-seq-prob", type=float, default=0.1)
     p.add_argument("--masked-lm-prob", type=float, default=0.15)
     p.add_argument("--max-predictions", type=int, default=20, help="max masked tokens per sequence")
@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("corpus", nargs="+", help="text files or folders, or a prepared corpus folder")
     e.add_argument("--tokenizer", default=None, help="default: the model folder's spiece.model")
     e.add_argument("--split", choices=("heldout", "train"), default="heldout", help="split of a prepared corpus (default: %(default)s)")
-    e.add_argument("--max-seq-length", type=int, default=128)
+    e.add_argument("--max-seq-length", type=int, default=None, help="default: 128, or the model's max_position_embeddings if fewer")
     e.add_argument("--short-seq-prob", type=float, default=0.1)
     e.add_argument("--masked-lm-prob", type=float, default=0.15)
     e.add_argument("--max-predictions", type=int, default=20)
@@ -155,18 +155,30 @@ def _pretrain(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
+    from albertkit.checkpoint import require_trained_head, resolve_device
     from albertkit.modeling import AlbertForPreTraining
     from albertkit.pretraining.corpus import PretrainingCorpus, prepare_corpus, tokenizer_checksum
     from albertkit.pretraining.instances import SOPDataset
     from albertkit.pretraining.masking import MaskingCollator
-    from albertkit.pretraining.pretrain import evaluate_pretraining, is_prepared_corpus, load_tokenizer
+    from albertkit.pretraining.pretrain import DEFAULT_MAX_SEQ_LENGTH, evaluate_pretraining, is_prepared_corpus, load_tokenizer
+    from albertkit.utils import check_positive
     from albertkit.utils import atomic_write_text
 
+    from albertkit.training import seed_everything
+
+    seed_everything(args.seed)  # a head missing from the checkpoint is initialised at random
     tok = load_tokenizer(args.tokenizer or args.model)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(args.device)
     model = AlbertForPreTraining.from_pretrained(args.model, device=device)
     if model.config.vocab_size != tok.vocab_size:
         raise ValueError(f"model vocab_size {model.config.vocab_size} != tokenizer vocab_size {tok.vocab_size}")
+    require_trained_head(model, args.model, "evaluating its masked-LM and sentence-order heads")
+    positions = int(model.config.max_position_embeddings)
+    max_seq_length = min(DEFAULT_MAX_SEQ_LENGTH, positions) if args.max_seq_length is None else args.max_seq_length
+    if max_seq_length > positions:
+        raise ValueError(f"--max-seq-length {max_seq_length} exceeds the model's max_position_embeddings ({positions})")
+    check_positive(max_seq_length=max_seq_length, batch_size=args.batch_size, max_instances=args.max_instances,
+                   max_predictions=args.max_predictions, max_ngram=args.max_ngram, masked_lm_prob=args.masked_lm_prob)
     with tempfile.TemporaryDirectory(prefix="albertkit-eval-") as tmp:
         if len(args.corpus) == 1 and is_prepared_corpus(args.corpus[0]):
             corpus = PretrainingCorpus(args.corpus[0], split=args.split)
@@ -175,7 +187,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         else:  # raw text: every document is evaluation data
             prepare_corpus(args.corpus, tok, Path(tmp) / "corpus", fallback_encoding=args.fallback_encoding)
             corpus = PretrainingCorpus(Path(tmp) / "corpus", split="train")
-        dataset = SOPDataset(corpus, args.max_seq_length, args.short_seq_prob, seed=args.seed, epoch=0)
+        dataset = SOPDataset(corpus, max_seq_length, args.short_seq_prob, seed=args.seed, epoch=0)
         if args.max_instances is not None:
             dataset = torch.utils.data.Subset(dataset, range(min(args.max_instances, len(dataset))))
         collator = MaskingCollator(tok, args.masked_lm_prob, args.max_predictions, args.max_ngram, seed=args.seed)

@@ -30,7 +30,10 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,7 @@ from albertkit.utils import atomic_folder, atomic_path, atomic_write_text
 __all__ = [
     "CorpusEncodingError",
     "CorpusFormatError",
+    "CorpusWorkerError",
     "PretrainingCorpus",
     "prepare_corpus",
     "tokenizer_checksum",
@@ -64,6 +68,10 @@ class CorpusEncodingError(ValueError):
 
 class CorpusFormatError(ValueError):
     """An output folder or its meta.json does not match what is asked for."""
+
+
+class CorpusWorkerError(ChildProcessError):
+    """A tokenising worker process died (killed, out of memory, crashed); the run stops instead of waiting."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,6 +153,22 @@ class _Doc:
     line: int  # 1-based line number of the first line, for error messages
 
 
+def _check_text_file(path: Path) -> None:
+    """Refuse a binary file up front (NUL or many control bytes in its first 64 KB): it is not text in any encoding
+    a corpus uses, and tokenising it only produces garbage (or one huge "line")."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    nul = head.find(b"\0")
+    if nul >= 0:
+        raise CorpusEncodingError(f"{path}: not a text file (a NUL byte at offset {nul}); pretraining reads plain text")
+    # Control bytes other than whitespace and ESC: ~10% of random or compressed data, ~0 in any text.
+    controls = sum(head.count(bytes([b])) for b in range(32) if b not in (9, 10, 11, 12, 13, 27)) + head.count(b"\x7f")
+    if head and controls > 0.05 * len(head):
+        raise CorpusEncodingError(
+            f"{path}: not a text file ({controls} control bytes in its first {len(head)}); pretraining reads plain text"
+        )
+
+
 def _scan_documents(file_index: int, path: Path) -> Iterator[_Doc]:
     """Byte ranges of the blank-line separated blocks of one file (no decoding, so it is fast)."""
     offset = 0
@@ -184,7 +208,7 @@ def _decode_line(raw: bytes, path: Path, line_no: int, encoding: str, fallback: 
         raise CorpusEncodingError(
             f"{path}: line {line_no}, column {err.start + 1}: byte {bad[:1]!r} is not valid {encoding} "
             f"({err.reason}); convert the file to {encoding} or pass a fallback encoding "
-            f"(e.g. fallback_encoding='cp1252')"
+            f"(--fallback-encoding cp1252 on the command line, fallback_encoding='cp1252' in Python)"
         ) from None
 
 
@@ -290,10 +314,67 @@ def _plan_shards(docs: list[_Doc], docs_per_shard: int, shard_bytes: int) -> lis
     return shards
 
 
+def _tokenize_pending(pending: list, init_args: tuple, workers: int) -> Iterator[tuple[int, dict, int]]:
+    """Run ``_run_shard`` over ``pending`` jobs, in this process or ``workers`` forked ones, yielding
+    results as they finish.
+
+    A process pool from concurrent.futures, not multiprocessing.Pool: when a Pool worker dies
+    (SIGKILL, the OOM killer, a crash in native code) its task is silently lost and
+    ``imap_unordered`` waits for it forever; the executor instead marks itself broken, which
+    fails the run with :class:`CorpusWorkerError` (the shards done so far are kept for a rerun).
+    """
+    if workers == 1:
+        _init_worker(*init_args)
+        yield from map(_run_shard, pending)
+        return
+    # fork: the tokenizer is inherited, not pickled; a Python exception in a worker propagates here.
+    executor = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=init_args
+    )
+    jobs = iter(pending)
+    running: dict = {}
+    job = pending[0]
+    processes: list = []
+    try:
+        for job in jobs:  # at most two jobs per worker in flight: memory stays bounded
+            running[executor.submit(_run_shard, job)] = job
+            if len(running) >= 2 * workers:
+                break
+        # The worker processes exist once jobs are submitted; kept to report how one died.
+        processes = list(getattr(executor, "_processes", {}).values())
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                result = future.result()
+                yield result
+                nxt = next(jobs, None)
+                if nxt is not None:
+                    running[executor.submit(_run_shard, nxt)] = nxt
+    except BrokenProcessPool:
+        for process in processes:
+            process.join(timeout=1.0)
+        codes = sorted({p.exitcode for p in processes if p.exitcode})
+        codes = [c for c in codes if c != -15] or codes  # the pool SIGTERMs the survivors itself
+        how = ", ".join(f"killed by signal {-c}" if c < 0 else f"exit code {c}" for c in codes) or "it exited"
+        # Every unfinished job fails with the pool, so name them all: one of them killed its worker.
+        names = sorted({job[1].name, *(j[1].name for j in running.values())})
+        raise CorpusWorkerError(
+            f"a tokenising worker process died ({how}; out of memory?) while shards {', '.join(names)} were being "
+            f"prepared; rerun to resume from the finished shards (with one worker, prepare_workers=1, a failure "
+            f"shows in this process)"
+        ) from None
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
 def _heldout_indices(num_docs: int, fraction: float, count: int | None, seed: int) -> np.ndarray:
     k = int(count) if count is not None else int(round(num_docs * fraction))
     if k < 0 or k >= num_docs and num_docs > 0:
-        raise ValueError(f"held-out size {k} must be >= 0 and below the number of documents ({num_docs})")
+        raise ValueError(
+            f"held-out size {k} must be >= 0 and below the number of documents in the corpus ({num_docs}; a blank "
+            f"line or the end of a file ends a document); pass fewer held-out documents (--heldout-docs)"
+        )
     rng = np.random.default_rng([seed, 0x4E1D])
     return np.sort(rng.choice(num_docs, size=k, replace=False)).astype(np.int64)
 
@@ -347,11 +428,19 @@ def prepare_corpus(
         "fallback_encoding": fallback_encoding,
         "heldout": {"fraction": heldout_fraction, "docs": heldout_docs, "seed": seed},
     }
+    for path in files:
+        _check_text_file(path)
     meta_path = output_dir / "meta.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
         diff = [k for k in settings if old.get(k) != settings[k]]
-        if diff:
+        if diff and not old.get("complete"):
+            # An unfinished preparation with other settings (a run that failed on an encoding error
+            # and is retried with a fallback): its shards are of no use; start over.
+            logger.warning("%s holds an unfinished corpus prepared with other %s; starting it again", output_dir, ", ".join(diff))
+            shutil.rmtree(output_dir / "shards", ignore_errors=True)
+            meta_path.unlink()
+        elif diff:
             raise CorpusFormatError(
                 f"{output_dir} already holds a corpus prepared with different {', '.join(diff)}; "
                 f"use another output folder or delete it"
@@ -361,6 +450,8 @@ def prepare_corpus(
             return output_dir
 
     docs = [doc for k, path in enumerate(files) for doc in _scan_documents(k, path)]
+    if not docs:
+        raise CorpusFormatError(f"no text in {', '.join(map(str, inputs))}: every file is empty or blank")
     plan = _plan_shards(docs, docs_per_shard, shard_bytes)
     heldout = _heldout_indices(len(docs), heldout_fraction, heldout_docs, seed)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -403,24 +494,13 @@ def prepare_corpus(
         bar = tqdm(total=total, unit="B", unit_scale=True, desc="tokenising corpus", disable=not progress)
         init_args = (tokenizer, files, encoding, fallback_encoding, dtype)
         workers = max(1, min(num_workers, len(pending)))
-        if workers == 1:
-            _init_worker(*init_args)
-            results: Iterator = map(_run_shard, pending)
-            pool = None
-        else:
-            # fork: the tokenizer is inherited, not pickled; a crash in a worker propagates here.
-            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker, initargs=init_args)
-            results = pool.imap_unordered(_run_shard, pending)
         try:
-            for index, info, nbytes in results:
+            for index, info, nbytes in _tokenize_pending(pending, init_args, workers):
                 shard_infos[index] = info
                 write_meta(complete=False)
                 bar.update(nbytes)
         finally:
             bar.close()
-            if pool is not None:
-                pool.terminate()
-                pool.join()
         elapsed = time.perf_counter() - started
         logger.info("tokenised %.1f MB in %.1f s (%.2f MB/s)", total / 1e6, elapsed, total / 1e6 / max(elapsed, 1e-9))
         write_meta(complete=True)

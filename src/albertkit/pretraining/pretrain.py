@@ -23,11 +23,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from albertkit.config import AlbertConfig
-from albertkit.utils import atomic_write_text
+from albertkit.utils import atomic_write_text, check_positive
 
 __all__ = ["pretrain", "evaluate_pretraining", "load_tokenizer", "load_config", "is_prepared_corpus"]
 
 logger = logging.getLogger(__name__)
+# ALBERT's pretraining length; a model with fewer positions (the tiny preset: 64) uses all it has.
+DEFAULT_MAX_SEQ_LENGTH = 128
 
 
 def is_prepared_corpus(path: str | os.PathLike) -> bool:
@@ -194,7 +196,7 @@ def pretrain(
     warmup_steps: int | None = None,
     optimizer: str = "lamb",
     weight_decay: float = 0.01,
-    max_seq_length: int = 128,
+    max_seq_length: int | None = None,
     short_seq_prob: float = 0.1,
     masked_lm_prob: float = 0.15,
     max_predictions_per_seq: int = 20,
@@ -229,14 +231,29 @@ def pretrain(
     from albertkit.pretraining.corpus import PretrainingCorpus
     from albertkit.pretraining.instances import SOPDataset
     from albertkit.pretraining.masking import MaskingCollator
-    from albertkit.training import Trainer, TrainingArguments, _default_device, _init_distributed
+    from albertkit.training import Trainer, TrainingArguments, _default_device, _init_distributed, seed_everything
 
+    # Every setting is checked before the corpus is prepared (which can take long).
+    check_positive(max_steps=max_steps, batch_size=batch_size, grad_accumulation=grad_accumulation, lr=lr,
+                   max_seq_length=max_seq_length, masked_lm_prob=masked_lm_prob, max_predictions=max_predictions_per_seq,
+                   max_ngram=max_ngram, eval_instances=eval_instances, prepare_workers=prepare_workers)
+    check_positive(allow_zero=True, warmup_steps=warmup_steps, weight_decay=weight_decay, short_seq_prob=short_seq_prob,
+                   heldout_docs=heldout_docs, save_every=save_every, eval_every=eval_every, log_every=log_every,
+                   num_workers=num_workers)
+    if not masked_lm_prob < 1 or not short_seq_prob <= 1:
+        raise ValueError("--masked-lm-prob must be below 1 and --short-seq-prob at most 1")
+    if batch_size % grad_accumulation:
+        raise ValueError(f"--batch-size {batch_size} is not divisible by --grad-accumulation {grad_accumulation}")
     output_dir = Path(output_dir)
     dist = _init_distributed(_default_device(device).type)  # before corpus preparation: rank 0 prepares
     tok = load_tokenizer(tokenizer)
     cfg = load_config(config, int(tok.vocab_size))
+    if max_seq_length is None:  # the recipe's 128, or what the model's position table allows
+        max_seq_length = min(DEFAULT_MAX_SEQ_LENGTH, int(cfg.max_position_embeddings))
     if max_seq_length > cfg.max_position_embeddings:
-        raise ValueError(f"max_seq_length {max_seq_length} exceeds the config's max_position_embeddings {cfg.max_position_embeddings}")
+        raise ValueError(
+            f"--max-seq-length {max_seq_length} exceeds the config's max_position_embeddings {cfg.max_position_embeddings}"
+        )
     corpus_dir = _resolve_corpus(inputs, tok, output_dir, heldout_docs, seed, prepare_workers, dist.is_main, fallback_encoding)
     train_data = _SOPEpochs(corpus_dir, max_seq_length, short_seq_prob, seed)
     # Under torch.compile every batch gets the same [B, T] and [B, P]: no recompiles, no dynamic-shape kernels.
@@ -258,7 +275,7 @@ def pretrain(
     else:
         logger.warning("the corpus has no held-out documents: no evaluation (prepare it with heldout_docs > 0)")
 
-    torch.manual_seed(seed)  # model init; DDP then broadcasts rank 0's weights
+    seed_everything(seed)  # model init; DDP then broadcasts rank 0's weights
     if init_from is not None:
         model = AlbertForPreTraining.from_pretrained(str(init_from))
     else:
