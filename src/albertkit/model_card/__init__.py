@@ -9,8 +9,24 @@
 Command line: ``albertkit bias MODEL ...`` and ``albertkit card MODEL --output README.md``.
 """
 
-from albertkit.model_card.card import render_card, write_card
-from albertkit.model_card.crows_pairs import read_crows_pairs, score_crows_pairs, write_scores_csv
-from albertkit.model_card.probe import occupation_probe
+import importlib
+from typing import Any
 
-__all__ = ["occupation_probe", "read_crows_pairs", "score_crows_pairs", "write_scores_csv", "render_card", "write_card"]
+# Imported on first use: the CLI registers `bias` and `card` from this package, and
+# `albertkit --help` must not pay for torch.
+_EXPORTS = {
+    "occupation_probe": "albertkit.model_card.probe",
+    "read_crows_pairs": "albertkit.model_card.crows_pairs",
+    "score_crows_pairs": "albertkit.model_card.crows_pairs",
+    "write_scores_csv": "albertkit.model_card.crows_pairs",
+    "render_card": "albertkit.model_card.card",
+    "write_card": "albertkit.model_card.card",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'albertkit.model_card' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
