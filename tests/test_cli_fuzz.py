@@ -26,6 +26,7 @@ from test_cli_errors import SHIPPED, broken, cli  # noqa: F401  (broken: the cor
 from test_pipelines_common import NER_LABELS, hf_checkpoint
 
 FUZZ_CASES = 24
+GOOGLE = Path(__file__).parent / "data" / "google"  # Google TF1 checkpoints made by TensorFlow
 SEED = int(os.environ.get("ALBERTKIT_FUZZ_SEED", "19"))
 
 TEXTS = ["The [MASK] is blue.", "", "   ", "word " * 10000, "\x00\x01\x02", "[MASK]", "🙂 [MASK] ☃", "-x", "a\nb"]
@@ -52,6 +53,8 @@ def world(tmp_path_factory, broken, shared_data, spiece_path) -> dict:  # noqa: 
     (data / "qa.jsonl").write_text(json.dumps({"question": "Who?", "context": "Jane wrote it."}) + "\n")
     (data / "mc.jsonl").write_text(json.dumps({"question": "The sky is", "choices": ["blue.", "a fish."]}) + "\n")
     (data / "bad.jsonl").write_text('{"text": 3}\n{oops\n[1, 2]\n')
+    crows = (shared_data / "bias" / "crows_pairs_anonymized.csv").read_text(encoding="utf-8").splitlines()
+    (data / "crows.csv").write_text("\n".join(crows[:4]) + "\n", encoding="utf-8")  # header + 3 real pairs
     (data / "config.json").write_text('{"hidden_size": "big"}')
     (data / "folder").mkdir()
     rte = data / "RTE"
@@ -219,6 +222,36 @@ def _case(rng: random.Random, world: dict, command: str, out: Path) -> tuple[lis
         opt("--max-seq-length", ["32", "64"], INTS + ["16", "100000"], 0.3)
         opt("--device", ["cpu"], DEVICES, 0.15)
         opt("--tokenizer", [mini], models, 0.1)
+    elif command == "bias":
+        argv += [v([mini], models)]
+        opt("--crows-pairs", [str(data / "crows.csv")], files, 0.5)
+        opt("--limit", ["1", "2"], ["0", "-1", "x"], 0.3)
+        opt("--top-k", ["1", "3"], INTS, 0.3)
+        opt("--output", [str(out / "scores.csv")], [str(data / "folder"), ""], 0.3)
+        opt("--summary", [str(out / "bias.json")], [str(data / "folder")], 0.3)
+        opt("--templates", [str(data / "good.txt")], files, 0.1)
+        opt("--max-tokens", ["512"], INTS, 0.2)
+        opt("--fast", ["bf16", "int8"], ["turbo"], 0.1)
+        opt("--device", ["cpu"], DEVICES, 0.1)
+    elif command == "card":
+        argv += [v([mini], models), "--output", v([str(out / "README.md")], [str(data / "folder"), ""])]
+        opt("--eval-results", [str(data / "good.jsonl")], files, 0.2)
+        opt("--name", ["my model"], TEXTS, 0.2)
+    elif command == "convert":
+        plain = GOOGLE / "plain"
+        argv += ["google", v([str(plain / "model.ckpt-best")], files + [str(plain / "model.ckpt-none")])]
+        argv += ["--config", v([str(plain / "albert_config.json")], files), "--output", str(out)]
+        opt("--spm", [str(data / "spiece.model")], files, 0.3)
+        flag("--no-verify", 0.2)
+    elif command == "serve":
+        # The server itself is tested in test_serving.py; here uvicorn's run is stubbed (see _run_cases).
+        argv += [model, "--port", v(["0"], ["-1", "99999", "x"])]
+        opt("--fast", ["fp32", "auto"], ["turbo"], 0.2)
+        for name in ("--max-batch-tokens", "--max-concurrent-requests", "--max-client-batch-size", "--payload-limit",
+                     "--tokenization-workers"):
+            opt(name, ["4", "512"], INTS, 0.15)
+        opt("--pooling", ["mean", "cls"], ["sum"], 0.1)
+        opt("--device", ["cpu"], DEVICES, 0.1)
     elif command == "export":
         argv += ["onnx", model, v([str(out / "m.onnx")], [str(out / "m.txt"), str(data / "folder")])]
         opt("--task", ["fill-mask", "features", "pretraining"], ["question-answering", "nope"], 0.5)
@@ -257,6 +290,10 @@ def _subcommands() -> list[str]:
 def _run_cases(capsys, monkeypatch, world: dict, count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     commands = _subcommands()
+    # `serve` would listen until stopped: its argument handling runs, uvicorn's loop does not.
+    import uvicorn  # the serve extra is part of the test extra
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
     failures = []
     root = world["root"]
     for k in range(count):
@@ -291,7 +328,8 @@ def _run_cases(capsys, monkeypatch, world: dict, count: int, seed: int) -> list[
 def test_every_subcommand_is_fuzzed():
     # The generator knows every registered subcommand (a new one must be added to _case).
     known = {"fill-mask", "embed", "features", "classify", "ner", "qa", "tokenize", "train-tokenizer", "pretrain",
-             "evaluate-pretraining", "finetune", "evaluate", "export", "multiple-choice"}
+             "evaluate-pretraining", "finetune", "evaluate", "export", "multiple-choice", "bias", "card", "convert",
+             "serve"}
     assert set(_subcommands()) <= known
 
 

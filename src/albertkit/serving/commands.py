@@ -58,6 +58,8 @@ def serve(args: argparse.Namespace) -> int:
         from albertkit.serving import SERVE_INSTALL_HINT
 
         raise CommandError(f"{SERVE_INSTALL_HINT} ({exc.name} is missing)") from None
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"--port must be between 0 and 65535, got {args.port}")
     settings = ServerSettings(
         max_batch_tokens=args.max_batch_tokens,
         max_concurrent_requests=args.max_concurrent_requests,
