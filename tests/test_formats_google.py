@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,7 +54,18 @@ def test_plain_checkpoint_in_transformers_equals_transformers_own_converter(tmp_
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["architectures"] == ["AlbertForPreTraining"]
     assert (cfg["hidden_act"], cfg["num_hidden_groups"], cfg["inner_group_num"]) == ("gelu_new", 2, 2)
-    assert "tensorflow" not in sys.modules
+
+
+def test_conversion_never_imports_tensorflow(tmp_path):
+    # In a fresh interpreter: this test process may hold TensorFlow already (the Keras tests load it).
+    probe = (
+        "import sys; from albertkit.cli import main; "
+        f"code = main(['-q', 'convert', 'google', {str(PLAIN)!r}, '--config', {str(DATA / 'plain' / 'albert_config.json')!r}, "
+        f"'--output', {str(tmp_path / 'hf')!r}]); "
+        "print(code, any(m.split('.')[0] == 'tensorflow' for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["0", "False"], out.stderr[-2000:]
 
 
 def test_hub_module_keeps_every_weight(tmp_path):

@@ -61,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         stream=sys.stderr)
     logging.getLogger("albertkit").setLevel(level)
     if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
+        if args.command:  # a command with sub-choices (export, convert) given none
+            sys.stderr.write(f"albertkit {args.command}: error: name what to {args.command} (see albertkit {args.command} --help)\n")
+        else:
+            parser.print_help(sys.stderr)
         return 2
     try:
         result = args.func(args)

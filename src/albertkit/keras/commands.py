@@ -30,7 +30,7 @@ def _format_parsers(subparsers: argparse._SubParsersAction) -> argparse._SubPars
     export = subparsers.choices.get("export")
     if export is None:
         export = subparsers.add_parser("export", help="export a model to another runtime")
-        export.set_defaults(func=lambda args: export.print_help() or 2)
+        # `albertkit export` alone: cli.main reports the missing format as one error line.
     for action in export._actions:  # argparse keeps sub-command tables only there
         if isinstance(action, argparse._SubParsersAction):
             return action
