@@ -80,6 +80,7 @@ class TrainingArguments:
     optimizer: str = "lamb"
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-6
+    lamb_bias_correction: bool = False  # LAMB's adapted tensors too (LayerNorm/bias always are)
     max_grad_norm: float | None = 1.0
     bf16: bool = False
     compile: bool = False  # torch.compile the model in place (state-dict keys unchanged)
@@ -463,7 +464,8 @@ class Trainer:
         self.log_outputs = tuple(log_outputs)
         self.stream = _Stream(train_dataset, args.seed)
         self.optimizer = build_optimizer(
-            model, args.optimizer, lr=args.lr, weight_decay=args.weight_decay, betas=args.adam_betas, eps=args.adam_eps
+            model, args.optimizer, lr=args.lr, weight_decay=args.weight_decay, betas=args.adam_betas, eps=args.adam_eps,
+            bias_correction=args.lamb_bias_correction,
         )
         self.scheduler = linear_warmup_decay(self.optimizer, args.warmup_steps, args.max_steps)
         self.step = 0
