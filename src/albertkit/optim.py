@@ -196,20 +196,33 @@ class WarmupLinearDecay:
 
         >>> f = WarmupLinearDecay(10, 100); f(5), f(10), f(100)
         (0.5, 0.9, 0.0)
+
+    ``rewarm_from`` / ``rewarm_steps`` scale the multiplier by ``(step - rewarm_from) / rewarm_steps``
+    for ``rewarm_steps`` steps after ``rewarm_from``: a run continued mid-schedule from weights
+    alone (fresh Adam moments) ramps up again instead of taking full-size steps at once.
+
+        >>> g = WarmupLinearDecay(10, 100, rewarm_from=50, rewarm_steps=4); g(50), g(52), g(60)
+        (0.0, 0.24, 0.4)
     """
 
-    def __init__(self, warmup_steps: int, num_train_steps: int) -> None:
+    def __init__(self, warmup_steps: int, num_train_steps: int, rewarm_from: int = 0, rewarm_steps: int = 0) -> None:
         if num_train_steps <= 0:
             raise ValueError(f"num_train_steps must be > 0, got {num_train_steps}")
-        if warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        if warmup_steps < 0 or rewarm_steps < 0 or rewarm_from < 0:
+            raise ValueError(f"warmup_steps, rewarm_from and rewarm_steps must be >= 0, got {warmup_steps}, {rewarm_from}, {rewarm_steps}")
         self.warmup_steps = int(warmup_steps)
         self.num_train_steps = int(num_train_steps)
+        self.rewarm_from = int(rewarm_from)
+        self.rewarm_steps = int(rewarm_steps)
 
     def __call__(self, step: int) -> float:
         if self.warmup_steps and step < self.warmup_steps:
-            return step / self.warmup_steps
-        return max(0.0, 1.0 - min(step, self.num_train_steps) / self.num_train_steps)
+            value = step / self.warmup_steps
+        else:
+            value = max(0.0, 1.0 - min(step, self.num_train_steps) / self.num_train_steps)
+        if self.rewarm_steps and self.rewarm_from <= step < self.rewarm_from + self.rewarm_steps:
+            value *= (step - self.rewarm_from) / self.rewarm_steps
+        return value
 
 
 def linear_warmup_decay(optimizer: Optimizer, warmup_steps: int, num_train_steps: int) -> LambdaLR:

@@ -558,6 +558,27 @@ class Trainer:
         for _, path in found[: max(0, len(found) - self.args.save_total_limit)]:
             shutil.rmtree(path, ignore_errors=True)
 
+    def start_at(self, step: int, rewarm_steps: int = 0) -> None:
+        """Begin at schedule step ``step`` with the current weights and a fresh optimizer.
+
+        For continuing a run whose checkpoint (optimizer state) is gone but whose weights were kept
+        (e.g. a shipped model, loaded with ``from_pretrained``): the data stream skips the
+        ``step * batch_size`` examples already trained on and the learning rate is the schedule's at
+        ``step``, ramped up over ``rewarm_steps`` while the fresh Adam moments settle.
+
+            >>> trainer.start_at(6000, rewarm_steps=100); trainer.train()      # doctest: +SKIP
+        """
+        if not 0 <= step < self.args.max_steps:
+            raise ValueError(f"start step {step} must be in [0, max_steps={self.args.max_steps})")
+        self.step = int(step)
+        _, self.position = self.stream.take(_Position(), self.step * self.args.batch_size)
+        schedule = self.scheduler.lr_lambdas[0]
+        schedule.rewarm_from, schedule.rewarm_steps = self.step, int(rewarm_steps)  # type: ignore[attr-defined]
+        self.scheduler.last_epoch = self.step
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * schedule(self.step)
+        logger.info("starting at schedule step %d (%d examples skipped), re-warm %d steps", self.step, self.position.consumed, rewarm_steps)
+
     def load_checkpoint(self, folder: str | os.PathLike) -> None:
         """Restore model, optimizer, scheduler, RNG and data position from a checkpoint folder."""
         folder = Path(folder)

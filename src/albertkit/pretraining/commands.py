@@ -72,6 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="checkpoint and exit after this step (the schedule still runs to --max-steps; continue with --resume)",
     )
     p.add_argument("--init-from", default=None, help="start from these AlbertForPreTraining weights instead of random")
+    p.add_argument(
+        "--start-step", type=int, default=0, metavar="STEP",
+        help="with --init-from: continue the schedule at STEP (data and lr) with a fresh optimizer, when its checkpoint is gone",
+    )
+    p.add_argument("--rewarm-steps", type=int, default=100, help="lr ramp after --start-step (default: %(default)s)")
     p.set_defaults(func=_pretrain)
 
     e = subparsers.add_parser(
@@ -170,6 +175,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         resume=args.resume,
         stop_after=args.stop_after,
         init_from=args.init_from,
+        start_step=args.start_step,
+        rewarm_steps=args.rewarm_steps,
     )
     metrics = summary.get("metrics") or {}
     if metrics:

@@ -241,6 +241,8 @@ def pretrain(
     stop_after: int | None = None,
     device: str | None = None,
     init_from: str | os.PathLike | None = None,
+    start_step: int = 0,
+    rewarm_steps: int = 100,
 ) -> dict[str, Any]:
     """Pretrain ``AlbertForPreTraining`` with MLM (n-gram masking) + SOP; returns the run summary.
 
@@ -249,6 +251,8 @@ def pretrain(
     (e.g. ``"cp1252"``) is given. ``warmup_steps`` defaults to 2.5% of ``max_steps`` (Google's
     3125 of 125k). The first ``subword_masking_steps`` steps mask single pieces, later ones whole-word
     n-grams (``max_ngram``); the switch is by position in the training stream, so it survives resume.
+    ``init_from`` + ``start_step`` continue a schedule from saved weights without the optimizer
+    state (see :meth:`~albertkit.training.Trainer.start_at`; ignored when ``resume`` finds a checkpoint).
     The final model and tokenizer land in ``output_dir/model`` (HF layout), and
     ``output_dir/summary.json`` holds the held-out metrics.
 
@@ -349,6 +353,13 @@ def pretrain(
             "training": args.to_dict(),
         }
         atomic_write_text(output_dir / "pretraining_recipe.json", json.dumps(recipe, indent=2))
+    if start_step:
+        from albertkit.training import latest_checkpoint
+
+        if init_from is None:
+            raise ValueError("start_step continues a schedule from saved weights: give init_from too")
+        if not (resume and latest_checkpoint(output_dir) is not None):
+            trainer.start_at(start_step, rewarm_steps)
     summary = trainer.train(resume=resume, stop_after=stop_after)
     if dist.is_main and trainer.step >= max_steps:
         for folder in ("model", "best"):
