@@ -98,11 +98,12 @@ def test_pretrain_cli_end_to_end(tmp_path: Path, shared_data: Path, spiece_path:
     assert single["masked_lm_loss"] != ours["masked_lm_loss"]
     # --single-pieces (BERT's subword masking, issue #14's [MASK]-only score) likewise.
     assert main(["evaluate-pretraining", str(out / "model"), str(out / "corpus"), "--max-seq-length", "64",
-                 "--single-pieces", "--output", str(metrics_file)]) == 0
+                 "--single-pieces", "--probes", "8", "--output", str(metrics_file)]) == 0
     pieces = json.loads(metrics_file.read_text())
     for key, value in _hf_metrics(out / "model", out / "corpus", spiece_path, single_pieces=True).items():
         assert pieces[key] == pytest.approx(value, abs=1e-4), key
     assert pieces["mask_only_tokens"] < pieces["masked_tokens"]
+    assert 0.0 < pieces["probe_neighbour_attention"] < 1.0 and "probe_shuffle_gap" in pieces
 
     # Resuming a finished run is a no-op that keeps the weights.
     before = (out / "model" / "model.safetensors").read_bytes()

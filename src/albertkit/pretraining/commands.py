@@ -101,6 +101,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--single-pieces", action="store_true",
         help="mask single SentencePiece pieces instead of whole words (BERT's subword masking; implies n = 1)",
     )
+    e.add_argument(
+        "--probes", type=int, default=0, metavar="N",
+        help="also run the plateau probes (shuffle gap, attention on neighbours; single pieces) on the first N instances",
+    )
     e.add_argument("--max-instances", type=int, default=None)
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--seed", type=int, default=1)
@@ -215,6 +219,12 @@ def _evaluate(args: argparse.Namespace) -> int:
             whole_word=not args.single_pieces,
         )
         metrics = evaluate_pretraining(model, dataset, collator, batch_size=args.batch_size, device=device, progress=True)
+        if args.probes:
+            from albertkit.pretraining.probes import LanguageProbes
+
+            pieces = MaskingCollator(tok, args.masked_lm_prob, args.max_predictions, 1, seed=args.seed, whole_word=False)
+            probes = LanguageProbes(pieces, dataset, max_instances=args.probes, batch_size=args.batch_size, seed=args.seed)
+            metrics.update({f"probe_{k}": v for k, v in probes(model).items()})
     text = json.dumps(metrics, indent=2)
     if args.output:
         atomic_write_text(args.output, text + "\n")
