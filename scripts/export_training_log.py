@@ -64,7 +64,7 @@ def main() -> None:
         "token_positions_seen": args.shipped_step * per_step,
         "lr": training["lr"],
         "optimizer": training["optimizer"],
-        "continue_with": "RESUME_FROM_SHIPPED=1 scripts/train_albert_mini_en.sh runs/albert-mini-en [STOP_AFTER]",
+        "continue_with": f"RESUME_FROM={args.target.parent} scripts/train_albert_mini_en.sh runs/albert-mini-en [STOP_AFTER]",
     }
     (args.target / "position.json").write_text(json.dumps(position, indent=2) + "\n")
     (args.target / "pretraining_recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")

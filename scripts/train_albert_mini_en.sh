@@ -12,10 +12,11 @@
 # MLM + SOP, 15% masked (at most 20 per sequence), bf16 autocast. The model is the shipped config
 # (E 64, H 256, 4 layers sharing one block).
 #
-# When OUT's checkpoints are gone (a new machine) but the shipped weights are not, continue from
-# them at the schedule position in src/albertkit/models/albert-mini-en/training/position.json:
-#   RESUME_FROM_SHIPPED=1 scripts/train_albert_mini_en.sh OUT [STOP_AFTER]
-# (--init-from the shipped folder, --start-step its step, fresh optimizer, 100 re-warm steps).
+# When OUT's checkpoints are gone (a new machine) but committed weights are not, continue from a
+# model folder whose training/position.json records its schedule step (the shipped folder, or the
+# candidate in training-state/ when it was not yet better than the shipped model):
+#   RESUME_FROM=src/albertkit/models/albert-mini-en scripts/train_albert_mini_en.sh OUT [STOP_AFTER]
+# (--init-from that folder, --start-step its step, fresh optimizer, 100 re-warm steps).
 #
 # PROCS=2 runs it as 2 single-threaded processes (torchrun, DDP over gloo; same global batch and data
 # order): on 2 cores shared with other work that was 2.9 s/step against 5.4 s/step for one
@@ -39,9 +40,9 @@ ARGS=(pretrain "$DATA/corpus" --fallback-encoding cp1252 --heldout-docs 250 --se
       --log-every 20 --eval-every 100 --eval-instances 512 --probe-instances 128 --save-every 100
       --output "$OUT" --resume)
 if [[ -n "$STOP" ]]; then ARGS+=(--stop-after "$STOP"); fi
-if [[ -n "${RESUME_FROM_SHIPPED:-}" ]]; then
-  STEP=$(python -c "import json; print(json.load(open('$SHIPPED/training/position.json'))['step'])")
-  ARGS+=(--init-from "$SHIPPED" --start-step "$STEP" --rewarm-steps 100)
+if [[ -n "${RESUME_FROM:-}" ]]; then
+  STEP=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$RESUME_FROM/training/position.json")
+  ARGS+=(--init-from "$RESUME_FROM" --start-step "$STEP" --rewarm-steps 100)
 fi
 if [[ -n "${PROCS:-}" ]]; then
   OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node "$PROCS" -m albertkit "${ARGS[@]}"

@@ -153,3 +153,15 @@ def test_pretrain_cli_stop_after_then_resume(tmp_path: Path, shared_data: Path, 
     assert main([*args, "--resume"]) == 0
     assert json.loads(capsys.readouterr().out)["step"] == 4
     assert (out / "model" / "model.safetensors").is_file()
+    # Checkpoints gone, weights kept: --init-from + --start-step continue the same schedule at step 3
+    # (the data position of the uninterrupted run), here with the subword->n-gram switch at step 2.
+    later = tmp_path / "later"
+    again = _pretrain_args([str(out / "corpus")], spiece_path, later, steps=4)
+    capsys.readouterr()
+    assert main([*again, "--init-from", str(out / "checkpoints" / "step-00000003" / "model"), "--start-step", "3",
+                 "--rewarm-steps", "1", "--subword-masking-steps", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == 4
+    state = json.loads((later / "checkpoints" / "step-00000004" / "trainer_state.json").read_text())
+    assert state["consumed"] == 4 * 8
+    assert main([*_pretrain_args([str(out / "corpus")], spiece_path, tmp_path / "x", steps=4), "--start-step", "2"]) != 0
+    assert "give init_from too" in capsys.readouterr().err
