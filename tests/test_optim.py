@@ -20,16 +20,18 @@ class _Tiny(nn.Module):
         self.zero = nn.Parameter(torch.zeros(3))
 
 
-def _numpy_lamb(w, grads, lr, wd, adapt, b1=0.9, b2=0.999, eps=1e-6):
-    """Google's LAMBOptimizer.apply_gradients, one tensor, written out in numpy float64."""
+def _numpy_lamb(w, grads, lr, wd, adapt, b1=0.9, b2=0.999, eps=1e-6, correct=False):
+    """Google's LAMBOptimizer.apply_gradients, one tensor, written out in numpy float64
+    (``correct``: with Adam's bias correction of m and v, You et al. 2019 Algorithm 2)."""
     w = np.array(w, dtype=np.float64)
     m = np.zeros_like(w)
     v = np.zeros_like(w)
-    for g in grads:
+    for t, g in enumerate(grads, start=1):
         g = np.asarray(g, dtype=np.float64)
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        u = m / (np.sqrt(v) + eps) + wd * w
+        mh, vh = (m / (1 - b1**t), v / (1 - b2**t)) if correct else (m, v)
+        u = mh / (np.sqrt(vh) + eps) + wd * w
         r = 1.0
         if adapt:
             wn, un = np.linalg.norm(w), np.linalg.norm(u)
@@ -55,14 +57,15 @@ def test_lamb_first_step_by_hand() -> None:
     torch.testing.assert_close(p.detach(), torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12)
 
 
-def test_lamb_matches_numpy_reference_with_excluded_params() -> None:
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_lamb_matches_numpy_reference_with_excluded_params(bias_correction: bool) -> None:
     torch.manual_seed(0)
     model = _Tiny().double()
     with torch.no_grad():
         model.dense.bias.copy_(torch.tensor([0.5, -0.25]))
         model.LayerNorm.weight.copy_(torch.tensor([1.5, 0.5]))
     start = {n: p.detach().clone().numpy() for n, p in model.named_parameters()}
-    groups = param_groups(model, weight_decay=0.01)
+    groups = param_groups(model, weight_decay=0.01, bias_correction=bias_correction)
     names = {id(p): n for n, p in model.named_parameters()}
     assert sorted(names[id(p)] for p in groups[0]["params"]) == ["dense.weight", "zero"]
     assert sorted(names[id(p)] for p in groups[1]["params"]) == ["LayerNorm.bias", "LayerNorm.weight", "dense.bias"]
@@ -76,10 +79,38 @@ def test_lamb_matches_numpy_reference_with_excluded_params() -> None:
         opt.step()
     for n, p in model.named_parameters():
         excluded = n in ("LayerNorm.bias", "LayerNorm.weight", "dense.bias")
-        ref = _numpy_lamb(start[n], grads[n], lr=0.05, wd=0.0 if excluded else 0.01, adapt=not excluded)
+        # Excluded tensors (no trust ratio) always get bias-corrected steps; the rest only on request.
+        ref = _numpy_lamb(
+            start[n], grads[n], lr=0.05, wd=0.0 if excluded else 0.01, adapt=not excluded, correct=excluded or bias_correction
+        )
         np.testing.assert_allclose(p.detach().numpy(), ref, rtol=1e-12, atol=1e-12, err_msg=n)
-    # An excluded tensor moves by lr * m / (sqrt(v) + eps) only: first step ~ lr * sign(g) each.
-    assert not np.allclose(model.dense.bias.detach().numpy(), start["dense.bias"])
+    # An excluded tensor's first step is lr * sign(g) (bias-corrected), not 3.16 lr * sign(g).
+    first = np.abs(_numpy_lamb(start["dense.bias"], grads["dense.bias"][:1], 0.05, 0.0, False, correct=True) - start["dense.bias"])
+    np.testing.assert_allclose(first, 0.05, rtol=1e-4)
+
+
+def test_adamw_option_decays_only_weights_and_matches_numpy() -> None:
+    # build_optimizer("adamw"): Adam with bias correction + decoupled decay w -= lr * wd * w,
+    # no decay on LayerNorm/bias tensors; betas (0.9, 0.98), eps 1e-6 as issue #14's recipe.
+    torch.manual_seed(0)
+    model = _Tiny().double()
+    start = {n: p.detach().clone().numpy() for n, p in model.named_parameters()}
+    opt = build_optimizer(model, "adamw", lr=0.01, weight_decay=0.1, betas=(0.9, 0.98), eps=1e-6)
+    rng = np.random.default_rng(2)
+    grads = {n: [rng.normal(size=p.shape) for _ in range(4)] for n, p in model.named_parameters()}
+    for k in range(4):
+        for n, p in model.named_parameters():
+            p.grad = torch.from_numpy(grads[n][k])
+        opt.step()
+    for n, p in model.named_parameters():
+        wd = 0.0 if n in ("LayerNorm.bias", "LayerNorm.weight", "dense.bias") else 0.1
+        w, m, v = start[n].copy(), 0.0, 0.0
+        for t, g in enumerate(grads[n], start=1):
+            w = w * (1 - 0.01 * wd)
+            m = 0.9 * m + 0.1 * g
+            v = 0.98 * v + 0.02 * g * g
+            w = w - 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.98**t)) + 1e-6)
+        np.testing.assert_allclose(p.detach().numpy(), w, rtol=1e-10, atol=1e-12, err_msg=n)
 
 
 def test_lamb_zero_weight_uses_ratio_one() -> None:

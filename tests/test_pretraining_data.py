@@ -462,3 +462,39 @@ def test_collator_static_shapes_pads_only(tokenizer, sequences):
     assert (static["masked_lm_labels"][:, p:] == -100).all()
     with pytest.raises(ValueError, match="static_shapes"):
         MaskingCollator(tokenizer, seed=0, static_shapes=8)(sequences[:1])
+
+
+def test_single_piece_masking_splits_words_and_schedule_switches(tokenizer, sequences):
+    # whole_word=False: each piece is its own unit, so some masked pieces have visible word-mates
+    # (never under whole-word masking); the budget and the never-special rule are unchanged.
+    special = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.mask_token_id}
+    words = MaskingCollator(tokenizer, max_ngram=3, seed=0)
+    pieces = MaskingCollator(tokenizer, max_ngram=3, seed=0, whole_word=False)
+    starts = words.is_word_start
+    partial = 0
+    for item in sequences:
+        ids = item["input_ids"]
+        _, pos_w, _ = words.mask_one(ids, item["index"])
+        _, pos_p, labels = pieces.mask_one(ids, item["index"])
+        assert len(pos_p) == len(pos_w) and not special & set(labels.tolist())
+        chosen = np.zeros(len(ids), bool)
+        chosen[pos_p] = True
+        partial += sum(
+            1 for p in pos_p
+            if (p + 1 < len(ids) and not starts[ids[p + 1]] and ids[p + 1] not in special and not chosen[p + 1])
+            or (not starts[ids[p]] and ids[p - 1] not in special and not chosen[p - 1])
+        )
+    assert partial > 0
+    # The schedule: stream positions < subword_masking_examples get single pieces, later ones n-grams,
+    # whatever the instance's own index/epoch (so it holds across epochs and resumes).
+    sched = MaskingCollator(tokenizer, max_ngram=3, seed=0, subword_masking_examples=100)
+    single = MaskingCollator(tokenizer, max_ngram=1, seed=0, whole_word=False)
+    for item in sequences[:20]:
+        ids, i = item["input_ids"], item["index"]
+        early = sched.mask_one(ids, i, 0, stream_index=99)
+        late = sched.mask_one(ids, i, 0, stream_index=100)
+        np.testing.assert_array_equal(early[1], single.mask_one(ids, i)[1])
+        np.testing.assert_array_equal(late[1], words.mask_one(ids, i)[1])
+    batch = sched([{**s, "stream_index": 100 + k} for k, s in enumerate(sequences[:4])])
+    ref = words([dict(s) for s in sequences[:4]])
+    assert torch.equal(batch["masked_lm_positions"], ref["masked_lm_positions"])

@@ -104,6 +104,36 @@ def test_stop_and_resume_is_bitwise_identical(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-00000009", "step-00000012"]
 
 
+def test_start_at_continues_the_schedule_from_weights_alone(tmp_path: Path) -> None:
+    # Weights saved at step 6 of a 12-step run, optimizer state lost: start_at(6) takes the same
+    # examples and the same lr schedule (times the re-warm ramp) as the uninterrupted run.
+    reference = make_trainer(tmp_path / "ref", max_steps=12, dropout=0.0)
+    reference.train(stop_after=6)
+    weights = _params(reference)
+    later = make_trainer(tmp_path / "later", max_steps=12, dropout=0.0)
+    later._unwrapped.load_state_dict(weights)
+    later.start_at(6, rewarm_steps=4)
+    assert later.position == reference.position and later.step == 6
+    schedule = reference.scheduler.lr_lambdas[0]
+    lrs = []
+    for s in range(6, 12):
+        lrs.append(later.optimizer.param_groups[0]["lr"])
+        later.optimizer.step()
+        later.scheduler.step()
+    expected = [0.05 * schedule(s) * min(1.0, (s - 6) / 4) for s in range(6, 12)]
+    assert lrs == pytest.approx(expected) and lrs[0] == 0.0 and lrs[-1] == pytest.approx(0.05 * schedule(11))
+    fresh = make_trainer(tmp_path / "fresh", max_steps=12, dropout=0.0)
+    fresh._unwrapped.load_state_dict(weights)
+    fresh.start_at(6, rewarm_steps=4)
+    fresh.train()
+    assert fresh.step == 12 and fresh.position.consumed == 96
+    rows = list(csv.DictReader(open(tmp_path / "fresh" / "train_log.csv")))
+    assert [r["step"] for r in rows] == ["8", "10", "12"]
+    with pytest.raises(ValueError, match="start step"):
+        make_trainer(tmp_path / "bad", max_steps=12).start_at(12)
+
+
+
 def test_fresh_run_refuses_a_folder_with_checkpoints(tmp_path: Path) -> None:
     make_trainer(tmp_path, max_steps=3).train()
     with pytest.raises(TrainingStateError, match="already holds checkpoints"):

@@ -5,6 +5,12 @@ without bias correction, weight decay added to the update, then a per-tensor tru
 ``||w|| / ||update||`` (1 where either norm is 0). Parameters whose name contains ``LayerNorm``,
 ``layer_norm`` or ``bias`` get neither decay nor the trust ratio.
 
+One deliberate departure from Google: those excluded tensors (LayerNorm gains, biases, the 30k
+output bias) get *bias-corrected* Adam steps. Without the trust ratio, an uncorrected step is
+``lr * m / sqrt(v)`` with ``m, v`` still near zero, i.e. 3-4x lr over the first hundreds of steps
+at beta2 0.999, which is what drove albert-mini-en's LayerNorm gains negative (issue #14).
+``bias_correction=True`` corrects the adapted tensors too (LAMB as in You et al. 2019, Alg. 2).
+
     >>> groups = param_groups(model, weight_decay=0.01)                    # doctest: +SKIP
     >>> opt = Lamb(groups, lr=1.76e-3)                                      # doctest: +SKIP
     >>> sched = linear_warmup_decay(opt, warmup_steps=3125, num_train_steps=125_000)  # doctest: +SKIP
@@ -39,10 +45,12 @@ class Lamb(Optimizer):
     Per parameter ``w`` with gradient ``g``:
     ``m = b1 m + (1-b1) g``; ``v = b2 v + (1-b2) g^2``; ``u = m / (sqrt(v) + eps)``;
     ``u += weight_decay * w``; ``r = ||w|| / ||u||`` if ``adapt`` and both norms > 0, else 1;
-    ``w -= lr * r * u``.
+    ``w -= lr * r * u``. With ``bias_correction``, ``m`` and ``v`` are divided by ``1 - b1^t`` and
+    ``1 - b2^t`` first (Adam's correction for their zero start).
 
-    Each param group may set ``weight_decay`` and ``adapt`` (the trust ratio on/off), which is how
-    :func:`param_groups` excludes LayerNorm and bias tensors from both.
+    Each param group may set ``weight_decay``, ``adapt`` (the trust ratio on/off) and
+    ``bias_correction``, which is how :func:`param_groups` excludes LayerNorm and bias tensors from
+    decay and the trust ratio and gives them bias-corrected steps.
 
         >>> opt = Lamb(model.parameters(), lr=1e-3, weight_decay=0.01)    # doctest: +SKIP
     """
@@ -55,6 +63,7 @@ class Lamb(Optimizer):
         eps: float = 1e-6,
         weight_decay: float = 0.0,
         adapt: bool = True,
+        bias_correction: bool = False,
     ) -> None:
         if lr < 0.0:
             raise ValueError(f"Lamb: lr must be >= 0, got {lr}")
@@ -64,7 +73,9 @@ class Lamb(Optimizer):
             raise ValueError(f"Lamb: eps must be >= 0, got {eps}")
         if weight_decay < 0.0:
             raise ValueError(f"Lamb: weight_decay must be >= 0, got {weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, adapt=adapt))
+        super().__init__(
+            params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, adapt=adapt, bias_correction=bias_correction),
+        )
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:  # type: ignore[override]
@@ -75,6 +86,7 @@ class Lamb(Optimizer):
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             lr, eps, decay, adapt = group["lr"], group["eps"], group["weight_decay"], group["adapt"]
+            correct = group.get("bias_correction", False)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -93,8 +105,11 @@ class Lamb(Optimizer):
                 g = grad.to(dtype)
                 m.mul_(beta1).add_(g, alpha=1.0 - beta1)
                 v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-                # No bias correction: Google's LAMB (and its AdamW) skip it on purpose.
-                update = m / (v.sqrt() + eps)
+                if correct:
+                    t = state["step"]
+                    update = (m / (1.0 - beta1**t)) / ((v / (1.0 - beta2**t)).sqrt() + eps)
+                else:  # Google's LAMB skips it: the trust ratio rescales the step anyway.
+                    update = m / (v.sqrt() + eps)
                 w = p.to(dtype)
                 if decay:
                     update.add_(w, alpha=decay)
@@ -114,12 +129,14 @@ def param_groups(
     weight_decay: float,
     no_decay: Sequence[str] = NO_DECAY_PATTERNS,
     with_adapt: bool = True,
+    bias_correction: bool = False,
 ) -> list[dict[str, Any]]:
     """Split trainable parameters into a decayed group and an excluded group by name.
 
     A parameter is excluded when any pattern in ``no_decay`` is found in its name (``re.search``,
     like Google's code). Tied parameters appear once. With ``with_adapt`` the groups also carry the
-    ``adapt`` flag that :class:`Lamb` reads (excluded tensors skip the trust ratio).
+    ``adapt`` and ``bias_correction`` flags that :class:`Lamb` reads (excluded tensors skip the
+    trust ratio and always get bias-corrected steps; ``bias_correction`` applies to the others).
 
         >>> [len(g["params"]) for g in param_groups(torch.nn.Linear(2, 2), 0.01)]
         [1, 1]
@@ -138,8 +155,8 @@ def param_groups(
         {"params": excluded, "weight_decay": 0.0},
     ]
     if with_adapt:
-        groups[0]["adapt"] = True
-        groups[1]["adapt"] = False
+        groups[0].update(adapt=True, bias_correction=bias_correction)
+        groups[1].update(adapt=False, bias_correction=True)
     return groups
 
 
@@ -150,15 +167,20 @@ def build_optimizer(
     weight_decay: float = 0.01,
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-6,
+    bias_correction: bool = False,
 ) -> Optimizer:
     """``"lamb"`` (Google's LAMB) or ``"adamw"`` (``torch.optim.AdamW``), with the name-based groups.
+
+    AdamW decays the weights decoupled from the gradient step (``w -= lr * wd * w``) and always
+    bias-corrects; LayerNorm/bias tensors are not decayed. ``bias_correction`` is LAMB's option
+    for the adapted tensors (its excluded tensors are always corrected).
 
         >>> build_optimizer(torch.nn.Linear(2, 2), "adamw", lr=1e-3).__class__.__name__
         'AdamW'
     """
     key = name.lower()
     if key == "lamb":
-        return Lamb(param_groups(model, weight_decay), lr=lr, betas=betas, eps=eps)
+        return Lamb(param_groups(model, weight_decay, bias_correction=bias_correction), lr=lr, betas=betas, eps=eps)
     if key == "adamw":
         return torch.optim.AdamW(param_groups(model, weight_decay, with_adapt=False), lr=lr, betas=betas, eps=eps)
     raise ValueError(f"unknown optimizer {name!r}; choose 'lamb' or 'adamw'")
@@ -174,20 +196,33 @@ class WarmupLinearDecay:
 
         >>> f = WarmupLinearDecay(10, 100); f(5), f(10), f(100)
         (0.5, 0.9, 0.0)
+
+    ``rewarm_from`` / ``rewarm_steps`` scale the multiplier by ``(step - rewarm_from) / rewarm_steps``
+    for ``rewarm_steps`` steps after ``rewarm_from``: a run continued mid-schedule from weights
+    alone (fresh Adam moments) ramps up again instead of taking full-size steps at once.
+
+        >>> g = WarmupLinearDecay(10, 100, rewarm_from=50, rewarm_steps=4); g(50), g(52), g(60)
+        (0.0, 0.24, 0.4)
     """
 
-    def __init__(self, warmup_steps: int, num_train_steps: int) -> None:
+    def __init__(self, warmup_steps: int, num_train_steps: int, rewarm_from: int = 0, rewarm_steps: int = 0) -> None:
         if num_train_steps <= 0:
             raise ValueError(f"num_train_steps must be > 0, got {num_train_steps}")
-        if warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        if warmup_steps < 0 or rewarm_steps < 0 or rewarm_from < 0:
+            raise ValueError(f"warmup_steps, rewarm_from and rewarm_steps must be >= 0, got {warmup_steps}, {rewarm_from}, {rewarm_steps}")
         self.warmup_steps = int(warmup_steps)
         self.num_train_steps = int(num_train_steps)
+        self.rewarm_from = int(rewarm_from)
+        self.rewarm_steps = int(rewarm_steps)
 
     def __call__(self, step: int) -> float:
         if self.warmup_steps and step < self.warmup_steps:
-            return step / self.warmup_steps
-        return max(0.0, 1.0 - min(step, self.num_train_steps) / self.num_train_steps)
+            value = step / self.warmup_steps
+        else:
+            value = max(0.0, 1.0 - min(step, self.num_train_steps) / self.num_train_steps)
+        if self.rewarm_steps and self.rewarm_from <= step < self.rewarm_from + self.rewarm_steps:
+            value *= (step - self.rewarm_from) / self.rewarm_steps
+        return value
 
 
 def linear_warmup_decay(optimizer: Optimizer, warmup_steps: int, num_train_steps: int) -> LambdaLR:

@@ -88,6 +88,7 @@ class TrainingArguments:
     optimizer: str = "lamb"
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-6
+    lamb_bias_correction: bool = False  # LAMB's adapted tensors too (LayerNorm/bias always are)
     max_grad_norm: float | None = 1.0
     bf16: bool = False
     compile: bool = False  # torch.compile the model in place (state-dict keys unchanged)
@@ -481,7 +482,8 @@ class Trainer:
         self.log_outputs = tuple(log_outputs)
         self.stream = _Stream(train_dataset, args.seed)
         self.optimizer = build_optimizer(
-            model, args.optimizer, lr=args.lr, weight_decay=args.weight_decay, betas=args.adam_betas, eps=args.adam_eps
+            model, args.optimizer, lr=args.lr, weight_decay=args.weight_decay, betas=args.adam_betas, eps=args.adam_eps,
+            bias_correction=args.lamb_bias_correction,
         )
         self.scheduler = linear_warmup_decay(self.optimizer, args.warmup_steps, args.max_steps)
         self.step = 0
@@ -578,6 +580,27 @@ class Trainer:
         found = sorted((int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name)))
         for _, path in found[: max(0, len(found) - self.args.save_total_limit)]:
             shutil.rmtree(path, ignore_errors=True)
+
+    def start_at(self, step: int, rewarm_steps: int = 0) -> None:
+        """Begin at schedule step ``step`` with the current weights and a fresh optimizer.
+
+        For continuing a run whose checkpoint (optimizer state) is gone but whose weights were kept
+        (e.g. a shipped model, loaded with ``from_pretrained``): the data stream skips the
+        ``step * batch_size`` examples already trained on and the learning rate is the schedule's at
+        ``step``, ramped up over ``rewarm_steps`` while the fresh Adam moments settle.
+
+            >>> trainer.start_at(6000, rewarm_steps=100); trainer.train()      # doctest: +SKIP
+        """
+        if not 0 <= step < self.args.max_steps:
+            raise ValueError(f"start step {step} must be in [0, max_steps={self.args.max_steps})")
+        self.step = int(step)
+        _, self.position = self.stream.take(_Position(), self.step * self.args.batch_size)
+        schedule = self.scheduler.lr_lambdas[0]
+        schedule.rewarm_from, schedule.rewarm_steps = self.step, int(rewarm_steps)  # type: ignore[attr-defined]
+        self.scheduler.last_epoch = self.step
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * schedule(self.step)
+        logger.info("starting at schedule step %d (%d examples skipped), re-warm %d steps", self.step, self.position.consumed, rewarm_steps)
 
     def load_checkpoint(self, folder: str | os.PathLike) -> None:
         """Restore model, optimizer, scheduler, RNG and data position from a checkpoint folder."""

@@ -35,14 +35,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1.76e-3, help="peak learning rate (default: %(default)s, Google's for batch 4096)")
     p.add_argument("--warmup-steps", type=int, default=None, help="default: 2.5%% of --max-steps")
     p.add_argument("--optimizer", choices=("lamb", "adamw"), default="lamb")
-    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--weight-decay", type=float, default=0.01, help="decoupled for adamw; never on LayerNorm/bias (default: %(default)s)")
+    p.add_argument("--adam-betas", type=float, nargs=2, default=(0.9, 0.999), metavar=("B1", "B2"), help="(default: 0.9 0.999; issue #14's AdamW recipe: 0.9 0.98)")
+    p.add_argument("--adam-eps", type=float, default=1e-6)
+    p.add_argument(
+        "--lamb-bias-correction", action="store_true",
+        help="bias-correct LAMB's adapted tensors too (LayerNorm/bias tensors always are)",
+    )
     p.add_argument("--max-seq-length", type=int, default=None, help="default: 128, or the model's max_position_embeddings if fewer")
     p.add_argument("--short-seq-prob", type=float, default=0.1)
     p.add_argument("--masked-lm-prob", type=float, default=0.15)
     p.add_argument("--max-predictions", type=int, default=20, help="max masked tokens per sequence")
     p.add_argument("--max-ngram", type=int, default=3)
+    p.add_argument(
+        "--subword-masking-steps", type=int, default=0, metavar="N",
+        help="mask single pieces (not whole words) for the first N steps, then n-grams; e.g. 25%% of --max-steps",
+    )
     p.add_argument("--heldout-docs", type=int, default=200, help="documents kept out of training for evaluation")
     p.add_argument("--eval-instances", type=int, default=2000, help="held-out instances per evaluation")
+    p.add_argument(
+        "--probe-instances", type=int, default=128,
+        help="held-out instances for the plateau probes logged at each evaluation (0: none)",
+    )
     p.add_argument("--fallback-encoding", default=None, help="decode non-UTF-8 lines with this encoding (e.g. cp1252) instead of failing")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs)")
@@ -58,11 +72,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="checkpoint and exit after this step (the schedule still runs to --max-steps; continue with --resume)",
     )
     p.add_argument("--init-from", default=None, help="start from these AlbertForPreTraining weights instead of random")
+    p.add_argument(
+        "--start-step", type=int, default=0, metavar="STEP",
+        help="with --init-from: continue the schedule at STEP (data and lr) with a fresh optimizer, when its checkpoint is gone",
+    )
+    p.add_argument("--rewarm-steps", type=int, default=100, help="lr ramp after --start-step (default: %(default)s)")
     p.set_defaults(func=_pretrain)
 
     e = subparsers.add_parser(
         "evaluate-pretraining",
-        help="masked-LM and sentence-order loss/accuracy of a pretrained model on held-out text",
+        help="masked-LM ([MASK]-only and all targets) and sentence-order loss/accuracy on held-out text",
+        description="Reports masked_lm_* over all targets (80/10/10 masking) and mask_only_* over the targets "
+        "shown as [MASK], the figure that says whether the model predicts from context.",
     )
     e.add_argument("model", help="model folder (AlbertForPreTraining weights) or hub name")
     e.add_argument("corpus", nargs="+", help="text files or folders, or a prepared corpus folder")
@@ -75,6 +96,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--max-ngram", type=int, default=3,
         help="longest masked span in whole words (default 3, as in training; 1 = BERT-style single-word masking)",
+    )
+    e.add_argument(
+        "--single-pieces", action="store_true",
+        help="mask single SentencePiece pieces instead of whole words (BERT's subword masking; implies n = 1)",
+    )
+    e.add_argument(
+        "--probes", type=int, default=0, metavar="N",
+        help="also run the plateau probes (shuffle gap, attention on neighbours; single pieces) on the first N instances",
     )
     e.add_argument("--max-instances", type=int, default=None)
     e.add_argument("--batch-size", type=int, default=32)
@@ -126,6 +155,11 @@ def _pretrain(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup_steps,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
+        adam_betas=tuple(args.adam_betas),
+        adam_eps=args.adam_eps,
+        lamb_bias_correction=args.lamb_bias_correction,
+        subword_masking_steps=args.subword_masking_steps,
+        probe_instances=args.probe_instances,
         max_seq_length=args.max_seq_length,
         short_seq_prob=args.short_seq_prob,
         masked_lm_prob=args.masked_lm_prob,
@@ -145,6 +179,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         resume=args.resume,
         stop_after=args.stop_after,
         init_from=args.init_from,
+        start_step=args.start_step,
+        rewarm_steps=args.rewarm_steps,
     )
     metrics = summary.get("metrics") or {}
     if metrics:
@@ -190,8 +226,17 @@ def _evaluate(args: argparse.Namespace) -> int:
         dataset = SOPDataset(corpus, max_seq_length, args.short_seq_prob, seed=args.seed, epoch=0)
         if args.max_instances is not None:
             dataset = torch.utils.data.Subset(dataset, range(min(args.max_instances, len(dataset))))
-        collator = MaskingCollator(tok, args.masked_lm_prob, args.max_predictions, args.max_ngram, seed=args.seed)
+        collator = MaskingCollator(
+            tok, args.masked_lm_prob, args.max_predictions, 1 if args.single_pieces else args.max_ngram, seed=args.seed,
+            whole_word=not args.single_pieces,
+        )
         metrics = evaluate_pretraining(model, dataset, collator, batch_size=args.batch_size, device=device, progress=True)
+        if args.probes:
+            from albertkit.pretraining.probes import LanguageProbes
+
+            pieces = MaskingCollator(tok, args.masked_lm_prob, args.max_predictions, 1, seed=args.seed, whole_word=False)
+            probes = LanguageProbes(pieces, dataset, max_instances=args.probes, batch_size=args.batch_size, seed=args.seed)
+            metrics.update({f"probe_{k}": v for k, v in probes(model).items()})
     text = json.dumps(metrics, indent=2)
     if args.output:
         atomic_write_text(args.output, text + "\n")

@@ -20,6 +20,11 @@ Rules (Google's ALBERT create_masked_lm_predictions, ngram variant):
 * each masked token becomes [MASK] with p 0.8, a random non-special piece with p 0.1, itself with
   p 0.1.
 
+``whole_word=False`` makes every piece its own unit (BERT's original subword masking): a word's
+other pieces stay visible, the easiest position-dependent signal an MLM can learn from. The
+collator's ``subword_masking_examples`` uses it, single pieces only, for the first examples of the
+training stream (issue #14's schedule: subword masking for ~25% of the steps, then n-grams).
+
 All randomness comes from ``np.random.default_rng([seed, epoch, index])`` of the instance, so a batch
 does not depend on its neighbours, on worker count, DDP rank, or where a run resumed.
 """
@@ -48,6 +53,7 @@ def mask_tokens(
     masked_lm_prob: float = 0.15,
     max_predictions: int = 20,
     max_ngram: int = 3,
+    whole_word: bool = True,
     return_spans: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """Mask one sequence. Returns (masked input ids, sorted positions, original ids at them)
@@ -57,7 +63,10 @@ def mask_tokens(
     """
     ids = np.asarray(input_ids, dtype=np.int64)
     candidate = ~never_mask[ids]
-    starts_unit = candidate & (is_word_start[ids] | ~np.concatenate([[False], candidate[:-1]]))
+    if whole_word:
+        starts_unit = candidate & (is_word_start[ids] | ~np.concatenate([[False], candidate[:-1]]))
+    else:
+        starts_unit = candidate
     unit_starts = np.flatnonzero(starts_unit)  # first token of each whole-word unit
     n_units = len(unit_starts)
     budget = min(max_predictions, max(1, int(round(len(ids) * masked_lm_prob))))
@@ -133,6 +142,13 @@ class MaskingCollator:
     T is the longest instance, rounded up to ``pad_to_multiple_of`` when given. ``static_shapes=N``
     pads every batch to T = N and P = ``max_predictions_per_seq`` instead, so that a compiled model
     (``torch.compile``) sees one shape and is not recompiled for dynamic sizes.
+
+    Instances whose ``stream_index`` (their place in the training stream, which the Trainer adds
+    with ``index_key="stream_index"``) is below ``subword_masking_examples`` are masked as single pieces
+    (``whole_word=False``, n = 1); later ones with whole-word n-grams. ``whole_word=False`` masks
+    single pieces throughout (e.g. an evaluation set).
+
+        >>> c = MaskingCollator(tok, subword_masking_examples=25_000 * 32)   # doctest: +SKIP
     """
 
     def __init__(
@@ -144,6 +160,8 @@ class MaskingCollator:
         seed: int = 0,
         pad_to_multiple_of: int | None = None,
         static_shapes: int | None = None,
+        whole_word: bool = True,
+        subword_masking_examples: int = 0,
     ) -> None:
         if not 0.0 < masked_lm_prob < 1.0:
             raise ValueError(f"masked_lm_prob must be in (0, 1), got {masked_lm_prob}")
@@ -155,6 +173,8 @@ class MaskingCollator:
         self.seed = seed
         self.pad_to_multiple_of = pad_to_multiple_of
         self.static_shapes = static_shapes
+        self.whole_word = whole_word
+        self.subword_masking_examples = int(subword_masking_examples)
         ids = special_ids(tokenizer)
         self.mask_id, self.pad_id = ids["mask"], ids["pad"]
         vocab_size = int(tokenizer.vocab_size)
@@ -170,8 +190,12 @@ class MaskingCollator:
             excluded.add(int(unk))
         self.replacement_ids = np.array([i for i in range(vocab_size) if i not in excluded], dtype=np.int64)
 
-    def mask_one(self, input_ids: np.ndarray, index: int, epoch: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def mask_one(
+        self, input_ids: np.ndarray, index: int, epoch: int = 0, stream_index: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch, index])
+        early = stream_index is not None and stream_index < self.subword_masking_examples
+        subword = not self.whole_word or early
         return mask_tokens(  # type: ignore[return-value]
             input_ids,
             rng,
@@ -181,7 +205,8 @@ class MaskingCollator:
             mask_id=self.mask_id,
             masked_lm_prob=self.masked_lm_prob,
             max_predictions=self.max_predictions_per_seq,
-            max_ngram=self.max_ngram,
+            max_ngram=1 if subword else self.max_ngram,
+            whole_word=not subword,
         )
 
     def __call__(self, batch: Sequence[Mapping[str, Any] | tuple[int, Mapping[str, Any]]]) -> dict[str, torch.Tensor]:
@@ -209,7 +234,10 @@ class MaskingCollator:
         token_types = np.zeros((bsz, width), dtype=np.int64)
         masked = []
         for row, (index, inst) in enumerate(items):
-            ids, pos, labels = self.mask_one(inst["input_ids"], index, int(inst.get("epoch", 0)))
+            stream_index = inst.get("stream_index")
+            ids, pos, labels = self.mask_one(
+                inst["input_ids"], index, int(inst.get("epoch", 0)), None if stream_index is None else int(stream_index)
+            )
             n = lengths[row]
             input_ids[row, :n] = ids
             attention[row, :n] = 1

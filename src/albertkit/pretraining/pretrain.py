@@ -6,7 +6,12 @@
 
 Held-out evaluation (:func:`evaluate_pretraining`) reports Google's four metrics:
 ``masked_lm_loss`` and ``masked_lm_accuracy`` averaged over masked tokens, and
-``sentence_order_loss`` and ``sentence_order_accuracy`` averaged over instances.
+``sentence_order_loss`` and ``sentence_order_accuracy`` averaged over instances; beside them
+``mask_only_loss`` and ``mask_only_accuracy`` count only the targets shown as [MASK] (the 80%), the
+figure that says whether the model predicts from context (the 10% left unchanged are copied).
+During pretraining each evaluation also runs :class:`~albertkit.pretraining.probes.LanguageProbes`
+(``probe_*`` columns of eval_log.csv: single-piece [MASK]-only accuracy, shuffle gap, attention on
+neighbours) on a small fixed held-out set.
 """
 
 from __future__ import annotations
@@ -94,7 +99,7 @@ def evaluate_pretraining(
     """masked_lm_loss/accuracy (over masked tokens) and sentence_order_loss/accuracy (over instances).
 
         >>> evaluate_pretraining(model, heldout_dataset, MaskingCollator(tok, seed=1))   # doctest: +SKIP
-        {'masked_lm_loss': 4.1, 'masked_lm_accuracy': 0.33, 'sentence_order_loss': 0.6, 'sentence_order_accuracy': 0.7}
+        {'masked_lm_loss': 4.1, 'masked_lm_accuracy': 0.33, 'mask_only_loss': 4.4, 'mask_only_accuracy': 0.29, ...}
     """
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise ValueError("evaluation dataset is empty (no held-out instances)")
@@ -102,6 +107,8 @@ def evaluate_pretraining(
     was_training = model.training
     model.eval()
     mlm_loss = mlm_correct = mlm_count = 0.0
+    only_loss = only_correct = only_count = 0.0
+    mask_id = getattr(collator, "mask_id", None)
     sop_loss = sop_correct = sop_count = 0.0
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collator)
     if progress:
@@ -119,6 +126,12 @@ def evaluate_pretraining(
             mlm_loss += float(ce[valid].sum())
             mlm_correct += float((logits.argmax(-1) == labels)[valid].sum())
             mlm_count += float(valid.sum())
+            if mask_id is not None:
+                shown = torch.gather(batch["input_ids"], 1, batch["masked_lm_positions"])
+                at_mask = valid & (shown == mask_id)
+                only_loss += float(ce[at_mask].sum())
+                only_correct += float((logits.argmax(-1) == labels)[at_mask].sum())
+                only_count += float(at_mask.sum())
             sop_logits = out.sop_logits.float()  # [B, 2]
             sop_labels = batch["sentence_order_label"]
             sop_loss += float(nn.functional.cross_entropy(sop_logits, sop_labels, reduction="sum"))
@@ -126,9 +139,18 @@ def evaluate_pretraining(
             sop_count += len(sop_labels)
     finally:
         model.train(was_training)
-    return {
+    metrics = {
         "masked_lm_loss": mlm_loss / max(mlm_count, 1.0),
         "masked_lm_accuracy": mlm_correct / max(mlm_count, 1.0),
+    }
+    if mask_id is not None:
+        metrics.update(
+            mask_only_loss=only_loss / max(only_count, 1.0),
+            mask_only_accuracy=only_correct / max(only_count, 1.0),
+            mask_only_tokens=only_count,
+        )
+    return {
+        **metrics,
         "sentence_order_loss": sop_loss / max(sop_count, 1.0),
         "sentence_order_accuracy": sop_correct / max(sop_count, 1.0),
         "masked_tokens": mlm_count,
@@ -196,13 +218,18 @@ def pretrain(
     warmup_steps: int | None = None,
     optimizer: str = "lamb",
     weight_decay: float = 0.01,
+    adam_betas: tuple[float, float] = (0.9, 0.999),
+    adam_eps: float = 1e-6,
+    lamb_bias_correction: bool = False,
     max_seq_length: int | None = None,
     short_seq_prob: float = 0.1,
     masked_lm_prob: float = 0.15,
     max_predictions_per_seq: int = 20,
     max_ngram: int = 3,
+    subword_masking_steps: int = 0,
     heldout_docs: int = 200,
     eval_instances: int = 2000,
+    probe_instances: int = 128,
     seed: int = 0,
     bf16: bool = False,
     compile: bool = False,
@@ -216,13 +243,19 @@ def pretrain(
     stop_after: int | None = None,
     device: str | None = None,
     init_from: str | os.PathLike | None = None,
+    start_step: int = 0,
+    rewarm_steps: int = 100,
 ) -> dict[str, Any]:
     """Pretrain ``AlbertForPreTraining`` with MLM (n-gram masking) + SOP; returns the run summary.
 
     ``inputs`` are text files/folders (tokenised once into ``output_dir/corpus``) or one folder
     prepared by ``prepare_corpus``; a line that is not UTF-8 is an error unless ``fallback_encoding``
     (e.g. ``"cp1252"``) is given. ``warmup_steps`` defaults to 2.5% of ``max_steps`` (Google's
-    3125 of 125k). The final model and tokenizer land in ``output_dir/model`` (HF layout), and
+    3125 of 125k). The first ``subword_masking_steps`` steps mask single pieces, later ones whole-word
+    n-grams (``max_ngram``); the switch is by position in the training stream, so it survives resume.
+    ``init_from`` + ``start_step`` continue a schedule from saved weights without the optimizer
+    state (see :meth:`~albertkit.training.Trainer.start_at`; ignored when ``resume`` finds a checkpoint).
+    The final model and tokenizer land in ``output_dir/model`` (HF layout), and
     ``output_dir/summary.json`` holds the held-out metrics.
 
         >>> pretrain("corpus/", "spiece.model", "tiny", "runs/t", max_steps=100, batch_size=32)  # doctest: +SKIP
@@ -258,7 +291,8 @@ def pretrain(
     train_data = _SOPEpochs(corpus_dir, max_seq_length, short_seq_prob, seed)
     # Under torch.compile every batch gets the same [B, T] and [B, P]: no recompiles, no dynamic-shape kernels.
     collator = MaskingCollator(
-        tok, masked_lm_prob, max_predictions_per_seq, max_ngram, seed=seed, static_shapes=max_seq_length if compile else None
+        tok, masked_lm_prob, max_predictions_per_seq, max_ngram, seed=seed, static_shapes=max_seq_length if compile else None,
+        subword_masking_examples=subword_masking_steps * batch_size,
     )
 
     eval_fn = None
@@ -269,9 +303,20 @@ def pretrain(
         eval_set = Subset(eval_set, range(min(eval_instances, len(eval_set))))  # type: ignore[arg-type]
         eval_collator = MaskingCollator(tok, masked_lm_prob, max_predictions_per_seq, max_ngram, seed=seed + 1)
         per_rank = max(1, batch_size // (dist.world_size * grad_accumulation))
+        probes = None
+        if probe_instances:
+            from albertkit.pretraining.probes import LanguageProbes
+
+            # Single pieces, as issue #14 scores the shipped model; other instances than eval_set's.
+            probe_set = SOPDataset(heldout, max_seq_length, short_seq_prob, seed=seed + 2, epoch=0)
+            piece_collator = MaskingCollator(tok, masked_lm_prob, max_predictions_per_seq, 1, seed=seed + 2, whole_word=False)
+            probes = LanguageProbes(piece_collator, probe_set, max_instances=probe_instances, batch_size=per_rank)
 
         def eval_fn(model: nn.Module) -> dict[str, float]:
-            return evaluate_pretraining(model, eval_set, eval_collator, batch_size=per_rank)
+            metrics = evaluate_pretraining(model, eval_set, eval_collator, batch_size=per_rank)
+            if probes is not None:
+                metrics.update({f"probe_{k}": v for k, v in probes(model).items()})
+            return metrics
     else:
         logger.warning("the corpus has no held-out documents: no evaluation (prepare it with heldout_docs > 0)")
 
@@ -291,18 +336,22 @@ def pretrain(
         warmup_steps=warmup_steps,
         weight_decay=weight_decay,
         optimizer=optimizer,
+        adam_betas=adam_betas,
+        adam_eps=adam_eps,
+        lamb_bias_correction=lamb_bias_correction,
         bf16=bf16,
         compile=compile,
         seed=seed,
         log_every=log_every,
         eval_every=eval_every,
         save_every=save_every,
-        keep_best="masked_lm_accuracy" if eval_fn is not None and eval_every else None,
+        keep_best="mask_only_accuracy" if eval_fn is not None and eval_every else None,
         num_workers=num_workers,
         device=device,
     )
     trainer = Trainer(
-        model, args, train_data, collate_fn=collator, eval_fn=eval_fn, log_outputs=("masked_lm_loss", "sentence_order_loss")
+        model, args, train_data, collate_fn=collator, eval_fn=eval_fn, index_key="stream_index",
+        log_outputs=("masked_lm_loss", "sentence_order_loss"),
     )
     if dist.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -316,10 +365,18 @@ def pretrain(
             "masked_lm_prob": masked_lm_prob,
             "max_predictions_per_seq": max_predictions_per_seq,
             "max_ngram": max_ngram,
+            "subword_masking_steps": subword_masking_steps,
             "parameters": sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()),
             "training": args.to_dict(),
         }
         atomic_write_text(output_dir / "pretraining_recipe.json", json.dumps(recipe, indent=2))
+    if start_step:
+        from albertkit.training import latest_checkpoint
+
+        if init_from is None:
+            raise ValueError("start_step continues a schedule from saved weights: give init_from too")
+        if not (resume and latest_checkpoint(output_dir) is not None):
+            trainer.start_at(start_step, rewarm_steps)
     summary = trainer.train(resume=resume, stop_after=stop_after)
     if dist.is_main and trainer.step >= max_steps:
         for folder in ("model", "best"):
