@@ -17,7 +17,77 @@ from typing import Callable
 
 import torch
 
-__all__ = ["Row", "interleaved", "matmul_peak", "encoder_flops", "format_table", "hf_albert", "same_weights_models"]
+__all__ = [
+    "Check",
+    "Row",
+    "interleaved",
+    "matmul_peak",
+    "encoder_flops",
+    "format_table",
+    "hf_albert",
+    "same_weights_models",
+    "header",
+    "max_abs_diff",
+    "min_token_cosine",
+    "fp32_check",
+    "lowp_check",
+    "top1_check",
+    "FP32_TOL",
+    "MIN_COSINE",
+    "MIN_TOP1",
+]
+
+# Agreement bounds a row must meet before its ratio is printed (issue 12).
+FP32_TOL = 1e-4  # max |diff| of fp32 hidden states against the peer's, at real (non-pad) tokens
+MIN_COSINE = 0.99  # bf16 / int8: min per-token cosine of the hidden states against fp32
+MIN_TOP1 = 0.97  # bf16 / int8: fill-mask top-1 identical to fp32 on real sentences
+
+
+@dataclass
+class Check:
+    """The agreement check a row passed (or failed) before it was timed.
+
+        >>> Check("max|diff| 3e-06 <= 1e-04", True).text
+        'max|diff| 3e-06 <= 1e-04'
+    """
+
+    text: str
+    passed: bool
+
+    @staticmethod
+    def all(*checks: "Check") -> "Check":
+        texts = list(dict.fromkeys(c.text for c in checks))  # a check shared by both sides once
+        return Check("; ".join(texts), all(c.passed for c in checks))
+
+
+def max_abs_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """Largest |a - b| over the real tokens (``mask`` [B, T] of 1/0; padding rows are free to differ)."""
+    d = (a.float() - b.float()).abs()
+    if mask is not None:
+        d = d[mask.bool()]
+    return float(d.max())
+
+
+def min_token_cosine(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """Smallest cosine between the hidden-state vectors of the same token in ``a`` and ``b``."""
+    a, b = a.float(), b.float()
+    if mask is not None:
+        a, b = a[mask.bool()], b[mask.bool()]
+    return float(torch.nn.functional.cosine_similarity(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]), dim=-1).min())
+
+
+def fp32_check(who: str, got: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor | None = None) -> Check:
+    d = max_abs_diff(got, ref, mask)
+    return Check(f"{who} max|diff| {d:.1e}", d <= FP32_TOL)
+
+
+def lowp_check(who: str, got: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor | None = None) -> Check:
+    c = min_token_cosine(got, ref, mask)
+    return Check(f"{who} cos {c:.4f}", c >= MIN_COSINE)
+
+
+def top1_check(who: str, agree: float) -> Check:
+    return Check(f"{who} top-1 {agree:.1%}", agree >= MIN_TOP1)
 
 
 @dataclass
@@ -36,6 +106,11 @@ class Row:
     gflops_ours: float | None = None
     peak_gflops: float | None = None
     note: str = ""
+    check: Check | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.check is not None and not self.check.passed
 
     @property
     def ratio(self) -> float | None:
@@ -130,14 +205,69 @@ def format_table(rows: list[Row], title: str = "") -> str:
     out = []
     if title:
         out.append(f"### {title}\n")
-    out.append("| benchmark | albertkit | transformers | ratio | albertkit GFLOP/s (% of peak) | note |")
-    out.append("|---|---:|---:|---:|---:|---|")
+    out.append("| benchmark (albertkit side vs peer side) | albertkit | peer | ratio | albertkit GFLOP/s (% of peak) | checked before timing | note |")
+    out.append("|---|---:|---:|---:|---:|---|---|")
     for r in rows:
-        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
+        ratio = "FAILED" if r.failed else (f"{r.ratio:.2f}x" if r.ratio is not None else "-")
         if r.gflops_ours is not None:
             pct = f" ({100 * r.gflops_ours / r.peak_gflops:.0f}%)" if r.peak_gflops else ""
             gf = f"{r.gflops_ours:.0f}{pct}"
         else:
             gf = "-"
-        out.append(f"| {r.name} | {_fmt(r.ours, r.unit)} | {_fmt(r.theirs, r.unit)} | {ratio} | {gf} | {r.note} |")
+        check = "-" if r.check is None else ("FAILED: " if r.failed else "ok: ") + r.check.text
+        out.append(f"| {r.name} | {_fmt(r.ours, r.unit)} | {_fmt(r.theirs, r.unit)} | {ratio} | {gf} | {check} | {r.note} |")
     return "\n".join(out)
+
+
+def _lscpu() -> dict[str, str]:
+    import subprocess
+
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()) if v}
+
+
+# The flags that decide the fast paths (albertkit.cpu and the kernels under it), in the order printed.
+_KEY_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16",
+              "avx_ne_convert", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def header(command: str | None = None) -> str:
+    """The lines every results table starts with: date, command, CPU (lscpu model and the flags that
+    matter), albertkit's capability class, threads, versions and the load average.
+
+        >>> print(header("python -m bench.run_all"))  # doctest: +SKIP
+    """
+    import datetime
+    import os
+    import shlex
+    import sys
+
+    from albertkit.cpu import cpu_capability
+
+    info = _lscpu()
+    flags = set(info.get("Flags", "").split())
+    have = [f for f in _KEY_FLAGS if f in flags]
+    lacks = [f for f in _KEY_FLAGS if f not in flags]
+    forced = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "ALBERTKIT_CPU_CAPABILITY") if os.environ.get(k)}
+    try:
+        import onnxruntime
+
+        ort = onnxruntime.__version__
+    except ImportError:
+        ort = "not installed"
+    import transformers
+
+    lines = [
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- command: `{command or ' '.join(shlex.quote(a) for a in [os.path.basename(sys.executable), *sys.argv])}`"
+        + (f" with {' '.join(f'{k}={v}' for k, v in forced.items())}" if forced else ""),
+        f"- CPU: {info.get('Model name', 'unknown')} ({info.get('CPU(s)', '?')} CPUs); flags: {' '.join(have) or 'none'}"
+        f" (lacks: {' '.join(lacks) or 'none'})",
+        f"- albertkit class: {cpu_capability().describe()}; torch dispatch {torch.backends.cpu.get_cpu_capability()}",
+        f"- torch {torch.__version__} ({torch.get_num_threads()} threads), transformers {transformers.__version__}, onnxruntime {ort}",
+        f"- load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+    ]
+    return "\n".join(lines)
