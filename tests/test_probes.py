@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import require_reference
 
 from albertkit.modeling import AlbertForPreTraining
 from albertkit.pretraining.probes import LanguageProbes, mask_only_scores, neighbour_attention, shuffle_context
@@ -59,7 +60,7 @@ def test_shuffle_keeps_specials_targets_and_segments() -> None:
 
 
 def test_language_probes_match_transformers_attentions(tmp_path: Path, tiny_config, spiece_path: Path) -> None:
-    transformers = pytest.importorskip("transformers")
+    transformers = require_reference("transformers")
     from albertkit.pretraining.masking import MaskingCollator
     from albertkit.tokenization import AlbertTokenizer
 
