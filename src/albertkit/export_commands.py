@@ -45,7 +45,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
     from albertkit.cli import CommandError
 
     try:
-        from albertkit.fast import TASK_TO_CLASS, export_onnx, _require_onnx
+        from albertkit.fast import export_onnx, _require_onnx
+        from albertkit.layout import TASK_TO_CLASS
 
         _require_onnx()
     except ImportError as exc:

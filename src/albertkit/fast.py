@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from albertkit.config import AlbertConfig
 from albertkit.cpu import cpu_capability, warn_bf16_slow
 from albertkit.fused import fuse_cpu_layers
+from albertkit.layout import TASK_TO_CLASS  # noqa: F401  (re-exported: where it lived before)
 
 __all__ = [
     "MODES",
@@ -64,17 +65,6 @@ _EXPORT_SPECS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "AlbertForTokenClassification": ((), ("logits",)),
     "AlbertForQuestionAnswering": ((), ("start_logits", "end_logits")),
     "AlbertForMultipleChoice": ((), ("logits",)),
-}
-# `albertkit export onnx --task` names -> class
-TASK_TO_CLASS = {
-    "base": "AlbertModel",
-    "features": "AlbertModel",
-    "pretraining": "AlbertForPreTraining",
-    "fill-mask": "AlbertForMaskedLM",
-    "text-classification": "AlbertForSequenceClassification",
-    "token-classification": "AlbertForTokenClassification",
-    "question-answering": "AlbertForQuestionAnswering",
-    "multiple-choice": "AlbertForMultipleChoice",
 }
 
 

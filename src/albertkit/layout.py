@@ -9,7 +9,7 @@ these names, and neither framework needs the other to know them.
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "SAFE_WEIGHTS_NAME", "WEIGHTS_NAME", "TIED_KEYS", "HEAD_PREFIXES_ALL"]
+__all__ = ["CheckpointError", "SAFE_WEIGHTS_NAME", "WEIGHTS_NAME", "TIED_KEYS", "HEAD_PREFIXES_ALL", "TASK_TO_CLASS"]
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_NAME = "pytorch_model.bin"
@@ -17,6 +17,17 @@ WEIGHTS_NAME = "pytorch_model.bin"
 TIED_KEYS = ("predictions.decoder.weight", "predictions.decoder.bias")
 # Every head's key prefix in a checkpoint (key policy 4).
 HEAD_PREFIXES_ALL = ("predictions.", "sop_classifier.", "classifier.", "qa_outputs.")
+# `albertkit export --task` names -> model class name (ONNX export and the Keras SavedModel export).
+TASK_TO_CLASS = {
+    "base": "AlbertModel",
+    "features": "AlbertModel",
+    "pretraining": "AlbertForPreTraining",
+    "fill-mask": "AlbertForMaskedLM",
+    "text-classification": "AlbertForSequenceClassification",
+    "token-classification": "AlbertForTokenClassification",
+    "question-answering": "AlbertForQuestionAnswering",
+    "multiple-choice": "AlbertForMultipleChoice",
+}
 
 
 class CheckpointError(ValueError, RuntimeError):

@@ -13,16 +13,10 @@ import logging
 
 logger = logging.getLogger(__name__)
 
-# --task name -> Keras class (the names of `albertkit export onnx --task`)
-TASK_TO_CLASS = {
-    "base": "AlbertModel",
-    "features": "AlbertModel",
-    "pretraining": "AlbertForPreTraining",
-    "fill-mask": "AlbertForMaskedLM",
-    "text-classification": "AlbertForSequenceClassification",
-    "token-classification": "AlbertForTokenClassification",
-    "question-answering": "AlbertForQuestionAnswering",
-}
+from albertkit.layout import TASK_TO_CLASS as _ALL_TASKS
+
+# --task name -> Keras class: every export task but multiple choice, which albertkit.keras lacks.
+TASK_TO_CLASS = {task: name for task, name in _ALL_TASKS.items() if name != "AlbertForMultipleChoice"}
 
 
 def _format_parsers(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
