@@ -77,11 +77,11 @@ def test_an_interrupted_finetune_leaves_a_usable_best(tiny_base, shared_data, tm
     assert code == 0, err
     assert json.loads(stdout)["label"] in ("entailment", "not_entailment")
     # evaluate reuses the length fine-tuning used (48), not the recipe's 128.
-    import albertkit.finetuning.run as run
+    import albertkit.finetuning.features as features
 
     lengths = []
-    encode = run._encode
-    monkeypatch.setattr(run, "_encode", lambda *a, **k: lengths.append(a[4]) or encode(*a, **k))
+    encode = features.encode_classification
+    monkeypatch.setattr(features, "encode_classification", lambda *a, **k: lengths.append(k["max_length"]) or encode(*a, **k))
     evaluate("rte", best, shared_data / "glue/RTE", max_examples=4)
     assert lengths == [48]
 
@@ -126,14 +126,15 @@ def test_empty_evaluation_file_is_one_line(tiny_base, shared_data, tmp_path, cap
 def test_binary_glue_labels_have_names():
     from types import SimpleNamespace
 
-    from albertkit.finetuning.run import _check_head_fits, _head_config
+    from albertkit.finetuning.kinds import get_task
 
-    head = _head_config("sst2", ["0", "1"])
+    sst2 = get_task("sst2")
+    head = sst2.head_config(["0", "1"])
     assert head["id2label"] == {0: "negative", 1: "positive"} and head["label2id"] == {"negative": 0, "positive": 1}
     for names in (["negative", "positive"], ["0", "1"], ["LABEL_0", "LABEL_1"]):  # ours, older runs, transformers'
-        _check_head_fits("sst2", SimpleNamespace(num_labels=2, id2label=dict(enumerate(names))), ["0", "1"], "m")
+        sst2.check_head(SimpleNamespace(num_labels=2, id2label=dict(enumerate(names))), ["0", "1"], "m")
     with pytest.raises(ValueError, match=r"sst2 labels are \['negative', 'positive'\] but m was fine-tuned on labels"):
-        _check_head_fits("sst2", SimpleNamespace(num_labels=2, id2label={0: "entailment", 1: "not_entailment"}), ["0", "1"], "m")
+        sst2.check_head(SimpleNamespace(num_labels=2, id2label={0: "entailment", 1: "not_entailment"}), ["0", "1"], "m")
 
 
 def test_summary_loss_is_the_logged_loss(tiny_base, shared_data, tmp_path):

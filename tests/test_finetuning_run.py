@@ -8,15 +8,17 @@ import json
 import pytest
 
 from albertkit.cli import main
-from albertkit.finetuning.run import _bio_spans, _task_key, check_article_split, finetune, primary_metric
+from albertkit.finetuning.kinds import task_key
+from albertkit.finetuning.metrics import bio_spans
+from albertkit.finetuning.run import check_article_split, finetune, primary_metric
 
 
 def test_task_names_and_primary_metrics():
-    assert _task_key("SST-2") == "sst2" and _task_key("squad") == "squad1" and _task_key("SQuAD_v2") == "squad2"
+    assert task_key("SST-2") == "sst2" and task_key("squad") == "squad1" and task_key("SQuAD_v2") == "squad2"
     assert [primary_metric(t) for t in ("cola", "mrpc", "stsb", "rte", "squad2", "race")] == [
         "matthews_correlation", "f1", "pearson", "accuracy", "f1", "accuracy"]
     with pytest.raises(ValueError, match="unknown task"):
-        _task_key("imagenet")
+        task_key("imagenet")
 
 
 def test_cli_registers_finetune_and_evaluate():
@@ -58,7 +60,7 @@ class _Unused:
 
 def test_bio_chunks_like_conlleval():
     tags = ["B-PER", "I-PER", "O", "I-LOC", "I-LOC", "B-LOC", "I-ORG", "O"]
-    assert _bio_spans(tags) == {("PER", 0, 2), ("LOC", 3, 5), ("LOC", 5, 6), ("ORG", 6, 7)}
+    assert bio_spans(tags) == {("PER", 0, 2), ("LOC", 3, 5), ("LOC", 5, 6), ("ORG", 6, 7)}
 
 
 @pytest.fixture(scope="module")
@@ -153,12 +155,13 @@ def test_pretraining_checkpoint_loads_with_a_new_task_head(tmp_path, tiny_config
     import torch
 
     from albertkit import AlbertForPreTraining
-    from albertkit.finetuning.run import _head_config, _load_model
+    from albertkit.finetuning.kinds import get_task
+    from albertkit.finetuning.run import _load_model
 
     torch.manual_seed(0)
     pre = AlbertForPreTraining(tiny_config)
     pre.save_pretrained(str(tmp_path / "pre"))
-    model = _load_model(task, tmp_path / "pre", _head_config(task, ["entailment", "not_entailment"] if task == "rte" else None))
+    model = _load_model(task, tmp_path / "pre", get_task(task).head_config(["entailment", "not_entailment"] if task == "rte" else None))
     assert type(model).__name__ == ("AlbertForSequenceClassification" if task == "rte" else "AlbertForQuestionAnswering")
     theirs = pre.state_dict()
     for key, value in model.albert.state_dict().items():

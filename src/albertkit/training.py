@@ -43,6 +43,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from albertkit.batching import predict
 from albertkit.optim import build_optimizer, linear_warmup_decay
 from albertkit.utils import atomic_folder, atomic_write_text
 
@@ -658,12 +659,15 @@ class Trainer:
         return metrics
 
     def _mean_eval_loss(self, model: nn.Module) -> dict[str, float]:
-        loader = DataLoader(self.eval_dataset, batch_size=self.micro_batch, collate_fn=self.collate_fn)  # type: ignore[arg-type]
-        total, count = 0.0, 0
-        for batch in loader:
-            batch = _to_device(batch, self.device)
+        def keep(out: Any, batch: Mapping[str, Any], indices: list[int]) -> tuple[float, int]:
             n = len(next(iter(batch.values())))
-            total += float(model(**batch).loss) * n
+            return float(out.loss) * n, n
+
+        sums = predict(model, self.eval_dataset, keep, batch_size=self.micro_batch, collate=self.collate_fn,  # type: ignore[arg-type]
+                       device=self.device)
+        total, count = 0.0, 0
+        for loss, n in sums:
+            total += loss
             count += n
         return {"loss": total / max(count, 1)}
 

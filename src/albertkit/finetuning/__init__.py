@@ -4,65 +4,25 @@
     >>> dev = read_glue("rte", "glue/RTE/dev.tsv")    # doctest: +SKIP
 
 Readers (``readers``) -> features (``features``, needs a tokenizer) -> model -> postprocessing
-(``squad``) -> metrics (``metrics``) and prediction files (``writers``, ``squad``).
+(``squad``) -> metrics (``metrics``) and prediction files (``writers``, ``squad``). What differs
+between tasks is one object per task (``kinds``); ``run`` is the flow they share.
 """
 
 from __future__ import annotations
 
-from albertkit.finetuning.metrics import (
-    accuracy,
-    f1_binary,
-    glue_metrics,
-    matthews_correlation,
-    normalize_answer,
-    pearson,
-    race_accuracy,
-    spearman,
-    squad_v1_scores,
-    squad_v2_scores,
-)
-from albertkit.finetuning.readers import (
-    DataFormatError,
-    RaceExample,
-    SquadExample,
-    TextExample,
-    TokenExample,
-    infer_label_list,
-    parse_article_range,
-    read_conll,
-    read_glue,
-    read_race,
-    read_squad,
-    read_table,
-    squad_article_count,
-)
+from albertkit.finetuning import metrics, readers
+from albertkit.finetuning.kinds import FINETUNING_TASKS, FinetuningTask, get_task
+from albertkit.finetuning.metrics import *  # noqa: F403  (the names in metrics.__all__)
+from albertkit.finetuning.readers import *  # noqa: F403  (the names in readers.__all__)
 from albertkit.finetuning.tasks import GLUE_TASKS, TASK_DEFAULTS, get_glue_task
 
 __all__ = [
-    "DataFormatError",
-    "TextExample",
-    "SquadExample",
-    "RaceExample",
-    "TokenExample",
-    "read_glue",
-    "read_table",
-    "read_squad",
-    "parse_article_range",
-    "squad_article_count",
-    "read_race",
-    "read_conll",
-    "infer_label_list",
-    "accuracy",
-    "matthews_correlation",
-    "f1_binary",
-    "pearson",
-    "spearman",
-    "glue_metrics",
-    "normalize_answer",
-    "squad_v1_scores",
-    "squad_v2_scores",
-    "race_accuracy",
+    *readers.__all__,
+    *metrics.__all__,
     "GLUE_TASKS",
     "TASK_DEFAULTS",
     "get_glue_task",
+    "FinetuningTask",
+    "FINETUNING_TASKS",
+    "get_task",
 ]

@@ -285,7 +285,9 @@ def encode_multiple_choice(
     return features
 
 
-_PAD_VALUES = {"input_ids": None, "token_type_ids": 0, "attention_mask": 0, "labels": IGNORE_INDEX}
+# Pad value per field (input_ids: the tokenizer's pad id); scalar fields are stacked, not padded.
+_PAD_VALUES = {"input_ids": None, "token_type_ids": 0, "attention_mask": 0, "labels": IGNORE_INDEX,
+               "start_positions": 0, "end_positions": 0}
 
 
 def collate(features: Sequence[dict[str, Any]], *, pad_token_id: int = 0) -> dict[str, Any]:
@@ -293,25 +295,6 @@ def collate(features: Sequence[dict[str, Any]], *, pad_token_id: int = 0) -> dic
     [B, T] (or [B, C, T] for multiple choice), ``labels`` [B] / [B, T], ``start_positions`` /
     ``end_positions`` [B]. Bookkeeping keys (``example_id``, ``offset_mapping``, ``word_ids``)
     are left out; keep them beside the features for postprocessing."""
-    import torch
+    from albertkit.batching import pad
 
-    if not features:
-        raise ValueError("cannot collate an empty batch")
-    batch: dict[str, Any] = {}
-    for key, pad in _PAD_VALUES.items():
-        if key not in features[0]:
-            continue
-        values = [f[key] for f in features]
-        pad_value = pad_token_id if pad is None else pad
-        if isinstance(values[0], list) and values[0] and isinstance(values[0][0], list):
-            longest = max(len(row) for v in values for row in v)
-            batch[key] = torch.tensor([[row + [pad_value] * (longest - len(row)) for row in v] for v in values])
-        elif isinstance(values[0], list):
-            longest = max(len(v) for v in values)
-            batch[key] = torch.tensor([v + [pad_value] * (longest - len(v)) for v in values])
-        else:
-            batch[key] = torch.tensor(values, dtype=torch.float32 if isinstance(values[0], float) else torch.long)
-    for key in ("start_positions", "end_positions"):
-        if key in features[0]:
-            batch[key] = torch.tensor([f[key] for f in features], dtype=torch.long)
-    return batch
+    return pad(features, {k: pad_token_id if v is None else v for k, v in _PAD_VALUES.items()})

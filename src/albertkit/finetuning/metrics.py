@@ -1,4 +1,4 @@
-"""Task metrics with the official definitions: GLUE, SQuAD v1.1 / v2.0, RACE.
+"""Task metrics with the official definitions: GLUE, SQuAD v1.1 / v2.0, RACE, CoNLL entities.
 
 Only numpy is needed at run time; the tests check every number against scikit-learn / scipy and
 against hand-worked cases of the official SQuAD evaluation scripts.
@@ -34,6 +34,8 @@ __all__ = [
     "squad_v2_scores",
     "best_null_threshold",
     "race_accuracy",
+    "bio_spans",
+    "entity_scores",
 ]
 
 logger = logging.getLogger(__name__)
@@ -312,3 +314,36 @@ def race_accuracy(predictions: Sequence[int], references: Sequence[int], levels:
             result[f"accuracy_{level}"] = float(np.mean(p[mask] == r[mask]))
             result[f"total_{level}"] = int(mask.sum())
     return result
+
+
+# ------------------------------------------------------------------------------------ CoNLL NER
+
+
+def bio_spans(tags: Sequence[str]) -> set[tuple[str, int, int]]:
+    """Entity chunks ``(type, start, stop)`` of one BIO-tagged sentence, chunked as conlleval does:
+    a chunk starts at ``B-X``, or at ``I-X`` after ``O`` or after another type.
+
+        >>> sorted(bio_spans(["B-PER", "I-PER", "O", "I-LOC"]))
+        [('LOC', 3, 4), ('PER', 0, 2)]
+    """
+    spans, start, kind = set(), None, None
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, label = tag.partition("-")
+        if start is not None and (tag == "O" or prefix == "B" or label != kind):
+            spans.add((kind, start, i))
+            start, kind = None, None
+        if tag != "O" and start is None:
+            start, kind = i, label
+    return spans
+
+
+def entity_scores(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> dict[str, float]:
+    """conlleval's entity ``f1`` / ``precision`` / ``recall`` over all sentences, and tag ``accuracy``."""
+    pred_spans = {(s, *sp) for s, tags in enumerate(predictions) for sp in bio_spans(tags)}
+    true_spans = {(s, *sp) for s, tags in enumerate(references) for sp in bio_spans(tags)}
+    tp = len(pred_spans & true_spans)
+    p = tp / len(pred_spans) if pred_spans else 0.0
+    r = tp / len(true_spans) if true_spans else 0.0
+    flat_p = [t for tags in predictions for t in tags]
+    flat_t = [t for tags in references for t in tags]
+    return {"f1": 2 * p * r / (p + r) if p + r else 0.0, "precision": p, "recall": r, "accuracy": accuracy(flat_p, flat_t)}

@@ -20,98 +20,26 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
-from albertkit.finetuning import features as F
-from albertkit.finetuning import metrics as M
-from albertkit.finetuning.readers import (
-    _article_indices,
-    infer_label_list,
-    parse_article_range,
-    read_conll,
-    read_glue,
-    read_race,
-    read_squad,
-    read_table,
-    squad_article_count,
-)
-from albertkit.finetuning.squad import apply_null_threshold, postprocess_squad, squad_gold, write_squad_predictions
-from albertkit.finetuning.tasks import GLUE_TASKS, TASK_DEFAULTS, get_glue_task
-from albertkit.finetuning.writers import write_glue_predictions
+from albertkit.finetuning.kinds import FINETUNING_TASKS, EvalData, FinetuningTask, TableColumns, get_task, task_key
+from albertkit.finetuning.readers import _article_indices, parse_article_range, squad_article_count
 from albertkit.utils import atomic_write_text, check_positive
 
 __all__ = ["TASKS", "finetune", "evaluate", "primary_metric", "check_article_split"]
 
 logger = logging.getLogger(__name__)
 
-TASKS = (*GLUE_TASKS, "squad1", "squad2", "race", "ner", "classification", "regression")
-
-
-def _task_key(task: str) -> str:
-    key = task.strip().lower().replace("-", "").replace("_", "")
-    key = {"squad": "squad1", "squadv1": "squad1", "squad11": "squad1", "squadv2": "squad2", "squad20": "squad2",
-           "conll": "ner", "mnlim": "mnli", "mnlimm": "mnli"}.get(key, key)
-    if key not in TASKS:
-        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
-    return key
+TASKS = tuple(FINETUNING_TASKS)
 
 
 def primary_metric(task: str) -> str:
     """The metric used to keep the best checkpoint: GLUE's first metric (MCC for CoLA, F1 for
     MRPC/QQP, Pearson for STS-B), SQuAD F1, RACE accuracy, NER entity F1."""
-    key = _task_key(task)
-    if key in GLUE_TASKS:
-        return GLUE_TASKS[key].metrics[0]
-    return {"squad1": "f1", "squad2": "f1", "race": "accuracy", "ner": "f1", "classification": "accuracy",
-            "regression": "pearson"}[key]
-
-
-@dataclass
-class _Data:
-    """Examples + features of one split, and what the metrics need."""
-
-    examples: list
-    features: list[dict[str, Any]]
-
-
-@dataclass
-class TableColumns:
-    """Column names for ``classification`` / ``regression`` tasks."""
-
-    text: str = "text"
-    text_pair: str | None = None
-    label: str = "label"
-
-
-def _glue_file(task: str, path: str | os.PathLike, split: str) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        name = get_glue_task(task).files.get(split)
-        if name is None or not (path / name).is_file():
-            raise FileNotFoundError(f"{path} has no {split} file ({name}) for {task}")
-        return path / name
-    return path
-
-
-def _read(task: str, path: str | os.PathLike, split: str, columns: TableColumns, label_list: Sequence[str] | None,
-          for_training: bool, articles: slice | None = None) -> list:
-    if articles is not None and task not in ("squad1", "squad2"):
-        raise ValueError(f"{task}: article ranges only apply to SQuAD files (squad1, squad2)")
-    if task in GLUE_TASKS:
-        return read_glue(task, _glue_file(task, path, split))
-    if task in ("squad1", "squad2"):
-        # Training needs answer offsets that match the context; evaluation scores texts only, as the official scripts.
-        return read_squad(path, on_bad_answer="skip" if for_training else "keep", articles=articles)
-    if task == "race":
-        return read_race(path)
-    if task == "ner":
-        return read_conll(path, label_list=None if for_training else label_list)
-    return read_table(path, text_column=columns.text, text_pair_column=columns.text_pair, label_column=columns.label,
-                      label_list=None if for_training else label_list, regression=task == "regression")
+    return get_task(task).primary_metric
 
 
 def _range_text(indices: range) -> str:
@@ -162,212 +90,43 @@ def _split_record(path: str | os.PathLike, articles: slice | None, examples: lis
             "titles": titles, "questions": len(examples)}
 
 
-def _label_list(task: str, train_examples: list | None, model_config: Any | None) -> list[str] | None:
-    if task in GLUE_TASKS:
-        labels = GLUE_TASKS[task].labels
-        return None if labels is None else list(labels)
-    if task in ("classification", "ner"):
-        if model_config is not None and getattr(model_config, "id2label", None) and train_examples is None:
-            return [model_config.id2label[i] for i in range(len(model_config.id2label))]
-        if train_examples is None:
-            raise ValueError(f"{task}: the model has no id2label; fine-tune it with albertkit first")
-        return infer_label_list(train_examples)
-    return None
-
-
-def _encode(task: str, examples: list, tokenizer: Any, label_list: Sequence[str] | None, max_length: int,
-            training: bool) -> list[dict[str, Any]]:
-    if task in GLUE_TASKS or task in ("classification", "regression"):
-        regression = task == "regression" or (task in GLUE_TASKS and GLUE_TASKS[task].is_regression)
-        return F.encode_classification(examples, tokenizer, label_list=label_list, regression=regression, max_length=max_length)
-    if task in ("squad1", "squad2"):
-        return F.encode_squad(examples, tokenizer, max_length=max_length, training=training)
-    if task == "race":
-        return F.encode_multiple_choice(examples, tokenizer, max_length=max_length)
-    assert label_list is not None
-    return F.encode_token_classification(examples, tokenizer, label_list=label_list, max_length=max_length)
-
-
-def _model_class(task: str) -> Any:
-    import albertkit
-
-    if task in ("squad1", "squad2"):
-        return albertkit.AlbertForQuestionAnswering
-    if task == "race":
-        return albertkit.AlbertForMultipleChoice
-    if task == "ner":
-        return albertkit.AlbertForTokenClassification
-    return albertkit.AlbertForSequenceClassification
-
-
-def _head_config(task: str, label_list: Sequence[str] | None) -> dict[str, Any]:
-    if task in ("squad1", "squad2", "race"):
-        return {}
-    if label_list is None:  # regression
-        return {"num_labels": 1, "problem_type": "regression", "id2label": None, "label2id": None}
-    names = list(GLUE_TASKS[task].display_labels or label_list) if task in GLUE_TASKS else list(label_list)
-    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
-            "label2id": {l: i for i, l in enumerate(names)},
-            **({"problem_type": "single_label_classification"} if task != "ner" else {})}
-
-
-def _load_model(task: str, path: str | os.PathLike, overrides: dict[str, Any], device: Any = None) -> Any:
+def _load_model(task: str | FinetuningTask, path: str | os.PathLike, overrides: dict[str, Any], device: Any = None) -> Any:
     """Load ``path`` with the task's head (new head weights are initialised and reported). A
     pretraining checkpoint's MLM + SOP heads are dropped by the loader, as transformers does."""
-    return _model_class(task).from_pretrained(str(path), device=device, **overrides)
+    return get_task(task).model_class.from_pretrained(str(path), device=device, **overrides)
+
+
+_OUTPUTS = ("logits", "start_logits", "end_logits")  # what scoring reads from a model's output
+_TARGETS = ("labels", "start_positions", "end_positions")  # left out: evaluation must not need gold
 
 
 def _predict(model: Any, features: list[dict[str, Any]], batch_size: int, bf16: bool = False) -> dict[str, list[np.ndarray]]:
     """Run the model over features (sorted by length so padding stays small); per-feature outputs in input order."""
     import torch
 
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    from albertkit.batching import length_order, predict
+    from albertkit.finetuning.features import collate
+
     def size(ids: list) -> int:
         return sum(len(row) for row in ids) if ids and isinstance(ids[0], list) else len(ids)
 
-    order = sorted(range(len(features)), key=lambda i: -size(features[i]["input_ids"]))
     out: dict[str, list[Any]] = {}
-    try:
-        with torch.no_grad():
-            for lo in range(0, len(order), batch_size):
-                idx = order[lo : lo + batch_size]
-                batch = F.collate([{k: v for k, v in features[i].items() if k not in ("labels", "start_positions", "end_positions")} for i in idx])
-                batch = {k: v.to(device) for k, v in batch.items()}
-                ctx = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else torch.autocast(device.type, enabled=False)
-                with ctx:
-                    result = model(**batch)
-                for name in ("logits", "start_logits", "end_logits"):
-                    value = getattr(result, name, None)
-                    if value is None:
-                        continue
-                    arr = value.float().cpu().numpy()
-                    slot = out.setdefault(name, [None] * len(features))
-                    for row, i in enumerate(idx):
-                        slot[i] = arr[row]
-    finally:
-        model.train(was_training)
+
+    def keep(result: Any, batch: Any, indices: list[int]) -> None:
+        for name in _OUTPUTS:
+            value = getattr(result, name, None)
+            if value is not None:
+                slot = out.setdefault(name, [None] * len(features))
+                for row, arr in zip(indices, value.float().cpu().numpy()):
+                    slot[row] = arr
+
+    def inputs_only(group: list[dict[str, Any]]) -> dict[str, Any]:
+        return collate([{k: v for k, v in f.items() if k not in _TARGETS} for f in group])
+
+    order, _ = length_order([size(f["input_ids"]) for f in features])
+    predict(model, features, keep, batch_size=batch_size, collate=inputs_only, order=order,
+            autocast=torch.bfloat16 if bf16 else False)
     return out
-
-
-def _bio_spans(tags: Sequence[str]) -> set[tuple[str, int, int]]:
-    # conlleval chunking: a chunk starts at B-X, or at I-X after O or after another type.
-    spans, start, kind = set(), None, None
-    for i, tag in enumerate([*tags, "O"]):
-        prefix, _, label = tag.partition("-")
-        if start is not None and (tag == "O" or prefix == "B" or label != kind):
-            spans.add((kind, start, i))
-            start, kind = None, None
-        if tag != "O" and start is None:
-            start, kind = i, label
-    return spans
-
-
-def _score(task: str, data: _Data, outputs: dict[str, list[np.ndarray]], label_list: Sequence[str] | None,
-           null_threshold: float | None) -> tuple[dict[str, float], Any]:
-    """Metrics and predictions (in the task's natural form) for one evaluated split."""
-    if task in ("squad1", "squad2"):
-        v2 = task == "squad2"
-        result = postprocess_squad(data.examples, data.features, outputs["start_logits"], outputs["end_logits"],
-                                   version_2=v2, null_threshold=0.0 if null_threshold is None else null_threshold)
-        gold = squad_gold(data.examples)
-        if not v2:
-            return M.squad_v1_scores(gold, result.predictions), result
-        scores = M.squad_v2_scores(gold, result.best_spans, result.null_score_diff, 0.0 if null_threshold is None else null_threshold)
-        if null_threshold is None:
-            # No fixed threshold: the official best-F1 search on this data, and say so. Null score
-            # differences can be negative, so "all unanswered" must sit below every difference.
-            _, f1_raw = M._v2_raw_scores(gold, result.best_spans)
-            floor = min(result.null_score_diff.values()) - 1.0
-            best_f1, chosen = M.best_null_threshold(gold, result.best_spans, f1_raw, result.null_score_diff,
-                                                    initial_threshold=floor)
-            scores.update(best_f1=best_f1, best_f1_thresh=chosen)
-            result = apply_null_threshold(result, chosen)
-            scores.update(M.squad_v2_scores(gold, result.predictions))
-            for stale in ("best_exact", "best_exact_thresh"):
-                scores.pop(stale, None)
-            scores.update(null_threshold=chosen, null_threshold_source="best F1 threshold chosen on this evaluation data")
-        else:
-            scores.update(M.squad_v2_scores(gold, result.predictions))
-            scores.update(null_threshold=null_threshold, null_threshold_source="fixed")
-        return scores, result
-    logits = outputs["logits"]
-    if task == "race":
-        preds = [int(np.argmax(l)) for l in logits]
-        labels = [ex.label for ex in data.examples]
-        if any(l is None for l in labels):
-            return {}, preds
-        return M.race_accuracy(preds, labels, [ex.level for ex in data.examples]), preds
-    if task == "ner":
-        assert label_list is not None
-        pred_tags, true_tags = [], []
-        for ex, feat, lg in zip(data.examples, data.features, logits):
-            words = ["O"] * len(ex.words)
-            for pos, w in enumerate(feat["word_ids"]):
-                if w >= 0:
-                    words[w] = label_list[int(np.argmax(lg[pos]))]
-            pred_tags.append(words)
-            true_tags.append(ex.labels)
-        if any(t is None for t in true_tags):
-            return {}, pred_tags
-        pred_spans = {(s, *sp) for s, tags in enumerate(pred_tags) for sp in _bio_spans(tags)}
-        true_spans = {(s, *sp) for s, tags in enumerate(true_tags) for sp in _bio_spans(tags)}
-        tp = len(pred_spans & true_spans)
-        p = tp / len(pred_spans) if pred_spans else 0.0
-        r = tp / len(true_spans) if true_spans else 0.0
-        flat_p = [t for tags in pred_tags for t in tags]
-        flat_t = [t for tags in true_tags for t in tags]
-        return {"f1": 2 * p * r / (p + r) if p + r else 0.0, "precision": p, "recall": r,
-                "accuracy": M.accuracy(flat_p, flat_t)}, pred_tags
-    regression = label_list is None
-    preds = [float(l.reshape(-1)[0]) for l in logits] if regression else [int(np.argmax(l)) for l in logits]
-    if any("labels" not in f for f in data.features):
-        return {}, preds
-    labels = [f["labels"] for f in data.features]
-    if task in GLUE_TASKS:
-        return M.glue_metrics(task, preds, labels), preds
-    if regression:
-        return {"pearson": M.pearson(preds, labels), "spearman": M.spearman(preds, labels)}, preds
-    result = {"accuracy": M.accuracy(preds, labels)}
-    if label_list is not None and len(label_list) == 2:
-        result["f1"] = M.f1_binary(preds, labels)
-    return result, preds
-
-
-def _write_predictions(task: str, folder: Path, data: _Data, predictions: Any, label_list: Sequence[str] | None,
-                       source: Path) -> list[Path]:
-    written = []
-    if task in ("squad1", "squad2"):
-        write_squad_predictions(folder / "predictions.json", predictions.predictions)
-        written.append(folder / "predictions.json")
-        if predictions.null_score_diff:
-            write_squad_predictions(folder / "null_odds.json", predictions.null_score_diff)
-            written.append(folder / "null_odds.json")
-        write_squad_predictions(folder / "nbest_predictions.json", predictions.nbest)
-        written.append(folder / "nbest_predictions.json")
-    elif task in GLUE_TASKS:
-        spec = GLUE_TASKS[task]
-        name = "MNLI-mm" if task == "mnli" and "mismatched" in source.name else spec.submission_name
-        ids = [ex.guid.split("-", 1)[1] for ex in data.examples]
-        write_glue_predictions(folder / f"{name}.tsv", spec, predictions, ids=ids)
-        written.append(folder / f"{name}.tsv")
-    else:
-        lines = []
-        for ex, pred in zip(data.examples, predictions):
-            if task == "race":
-                value: Any = "ABCD"[pred]
-                key = ex.qid
-            elif task == "ner":
-                value, key = pred, ex.guid
-            elif label_list is None:
-                value, key = pred, ex.guid
-            else:
-                value, key = label_list[pred], ex.guid
-            lines.append(json.dumps({"id": key, "prediction": value}, ensure_ascii=False))
-        atomic_write_text(folder / "predictions.jsonl", "\n".join(lines) + "\n")
-        written.append(folder / "predictions.jsonl")
-    return written
 
 
 FINETUNING_RECORD = "finetuning.json"  # beside the weights: what fine-tuning used (task, sequence length)
@@ -389,7 +148,7 @@ def _sequence_length(task: str, requested: int | None, positions: int, model: An
                 return min(int(json.loads(record.read_text())["max_seq_length"]), positions)
             except (ValueError, KeyError, TypeError):
                 logger.warning("%s is unreadable; using the recipe's sequence length", record)
-    return min(TASK_DEFAULTS.get(task, TASK_DEFAULTS["classification"]).max_seq_length, positions)
+    return min(get_task(task).defaults.max_seq_length, positions)
 
 
 def _check_vocab(tokenizer: Any, config: Any) -> None:
@@ -398,29 +157,6 @@ def _check_vocab(tokenizer: Any, config: Any) -> None:
         raise ValueError(
             f"the tokenizer has {vocab} pieces but the model's vocabulary has {config.vocab_size}: pass the tokenizer "
             f"the model was trained with (--tokenizer), or none to use the model folder's"
-        )
-
-
-def _check_head_fits(task: str, config: Any, label_list: Sequence[str] | None, name: str) -> None:
-    """Refuse a model fine-tuned for another label set (an SST-2 classifier scored on RTE)."""
-    if task in ("squad1", "squad2", "race"):
-        return
-    want = 1 if label_list is None else len(label_list)
-    if int(config.num_labels) != want:
-        raise ValueError(
-            f"{task} has {want} label(s) ({', '.join(label_list or ['a score'])}) but {name} was fine-tuned with "
-            f"{config.num_labels}; evaluate it on the task it was fine-tuned for"
-        )
-    id2label = getattr(config, "id2label", None) or {}
-    names = [id2label.get(i) for i in range(len(id2label))]
-    generic = all(n is None or str(n).startswith("LABEL_") for n in names)  # transformers' placeholder names
-    accepted = [list(label_list or [])]
-    if task in GLUE_TASKS and GLUE_TASKS[task].label_names:
-        accepted.append(list(GLUE_TASKS[task].label_names))  # albertkit names them; files and older runs say 0/1
-    if label_list is not None and names and not generic and names not in accepted:
-        raise ValueError(
-            f"{task} labels are {accepted[-1]} but {name} was fine-tuned on labels {names}; "
-            f"evaluate it on the task it was fine-tuned for"
         )
 
 
@@ -458,10 +194,9 @@ def evaluate(
 
         >>> evaluate("squad1", "runs/squad/best", "squad/dev-v1.1.json", articles="24:48")["f1"]   # doctest: +SKIP
     """
-    import torch
-
     check_positive(batch_size=batch_size, max_examples=max_examples)
-    key = _task_key(task)
+    key = task_key(task)
+    spec = get_task(key)
     columns = columns or TableColumns()
     tok = _load_tokenizer(model if isinstance(model, (str, os.PathLike)) else "", tokenizer)
     name = str(model) if isinstance(model, (str, os.PathLike)) else "the model"
@@ -472,28 +207,28 @@ def evaluate(
         from albertkit.checkpoint import require_trained_head
 
         name = str(model)
-        model = _load_model(key, model, {}, dev)
+        model = _load_model(spec, model, {}, dev)
         require_trained_head(model, name, f"evaluating it on {key}")
-    label_list = _label_list(key, None, model.config) if key not in ("regression",) else None
-    _check_head_fits(key, model.config, label_list, name)
+    label_list = spec.label_list(None, model.config)
+    spec.check_head(model.config, label_list, name)
     _check_vocab(tok, model.config)
     max_len = _sequence_length(key, max_seq_length, int(model.config.max_position_embeddings), name)
     selection = parse_article_range(articles)
-    examples = _read(key, data, "dev", columns, label_list, for_training=False, articles=selection)
+    examples = spec.read(data, "dev", columns, label_list, for_training=False, articles=selection)
     if max_examples is not None:
         examples = examples[:max_examples]
     if not examples:
         raise ValueError(f"{data}: no evaluation examples" + (" selected" if max_examples is not None or selection else ""))
-    data_ = _Data(examples, _encode(key, examples, tok, label_list, max_len, training=False))
+    data_ = EvalData(examples, spec.encode(examples, tok, label_list, max_len, training=False))
     outputs = _predict(model, data_.features, batch_size, bf16)
-    scores, predictions = _score(key, data_, outputs, label_list, null_threshold)
+    scores, predictions = spec.score(data_, outputs, label_list, null_threshold)
     where = {}
     if selection is not None:
         where["articles"] = _range_text(_article_indices(Path(data), squad_article_count(data), selection))
     scores = {"task": key, "data": str(data), **where, "examples": len(examples), **scores}
     if output is not None:
         folder = Path(output)
-        files = _write_predictions(key, folder, data_, predictions, label_list, Path(data))
+        files = spec.write(folder, data_, predictions, label_list, Path(data))
         scores["prediction_files"] = [str(p) for p in files]
         atomic_write_text(folder / "eval_results.json", json.dumps(scores, indent=2) + "\n")
     return scores
@@ -548,6 +283,7 @@ def finetune(
         >>> finetune("squad1", "runs/mini/best", train="squad/dev-v1.1.json", train_articles="0:24",
         ...          eval="squad/dev-v1.1.json", eval_articles="24:48", output="runs/squad-half")  # doctest: +SKIP
     """
+    from albertkit.finetuning.features import collate
     from albertkit.training import Trainer, TrainingArguments, seed_everything
 
     check_positive(batch_size=batch_size, max_steps=max_steps, num_epochs=num_epochs, learning_rate=learning_rate,
@@ -557,24 +293,25 @@ def finetune(
     check_positive(allow_zero=True, warmup_steps=warmup_steps, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
                     max_grad_norm=max_grad_norm, eval_every=eval_every, save_every=save_every)
     seed_everything(seed)  # before the model is built: its new task head is initialised at random
-    key = _task_key(task)
+    key = task_key(task)
+    spec = get_task(key)
     columns = columns or TableColumns()
-    defaults = TASK_DEFAULTS[key]
+    defaults = spec.defaults
     train_sel, eval_sel = parse_article_range(train_articles), parse_article_range(eval_articles)
-    if key in ("squad1", "squad2") and eval is not None:
+    if spec.article_ranges and eval is not None:
         check_article_split(train, train_sel, eval, eval_sel)
     tok = _load_tokenizer(model, tokenizer)
-    train_examples = _read(key, train, "train", columns, None, for_training=True, articles=train_sel)
+    train_examples = spec.read(train, "train", columns, None, for_training=True, articles=train_sel)
     if max_train_examples is not None:
         train_examples = train_examples[:max_train_examples]
     if not train_examples:
         raise ValueError(f"{train}: no training examples")
-    label_list = _label_list(key, train_examples, None)
+    label_list = spec.label_list(train_examples, None)
     from albertkit.config import AlbertConfig
 
     positions = int(AlbertConfig.from_pretrained(str(model)).max_position_embeddings)
     max_len = _sequence_length(key, max_seq_length, positions, None)
-    train_features = _encode(key, train_examples, tok, label_list, max_len, training=True)
+    train_features = spec.encode(train_examples, tok, label_list, max_len, training=True)
     logger.info("%s: %d training examples -> %d features", key, len(train_examples), len(train_features))
 
     batch = batch_size or defaults.batch_size
@@ -593,19 +330,19 @@ def finetune(
             # The recipe's warmup belongs to its step count; keep the same fraction for other lengths.
             warmup_steps = round((defaults.warmup_steps or 0) * max_steps / (defaults.max_steps or max_steps))
 
-    net = _load_model(key, model, _head_config(key, label_list))
+    net = _load_model(spec, model, spec.head_config(label_list))
     _check_vocab(tok, net.config)
 
     eval_fn: Callable[[Any], dict[str, float]] | None = None
-    eval_data: _Data | None = None
+    eval_data: EvalData | None = None
     if eval is not None:
-        eval_examples = _read(key, eval, "dev", columns, label_list, for_training=False, articles=eval_sel)[:max_eval_examples]
+        eval_examples = spec.read(eval, "dev", columns, label_list, for_training=False, articles=eval_sel)[:max_eval_examples]
         if not eval_examples:
             raise ValueError(f"{eval}: no evaluation examples")
-        eval_data = _Data(eval_examples, _encode(key, eval_examples, tok, label_list, max_len, training=False))
+        eval_data = EvalData(eval_examples, spec.encode(eval_examples, tok, label_list, max_len, training=False))
 
         def eval_fn(m: Any) -> dict[str, float]:
-            scores, _ = _score(key, eval_data, _predict(m, eval_data.features, eval_batch_size, bf16), label_list, null_threshold)
+            scores, _ = spec.score(eval_data, _predict(m, eval_data.features, eval_batch_size, bf16), label_list, null_threshold)
             return {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
 
     args = TrainingArguments(
@@ -615,10 +352,10 @@ def finetune(
         weight_decay=weight_decay if weight_decay is not None else defaults.weight_decay,
         optimizer="adamw", max_grad_norm=max_grad_norm if max_grad_norm is not None else defaults.max_grad_norm,
         bf16=bf16, seed=seed, eval_every=eval_every, save_every=save_every,
-        keep_best=primary_metric(key) if eval_fn is not None else None, device=device,
+        keep_best=spec.primary_metric if eval_fn is not None else None, device=device,
     )
     split: dict[str, Any] | None = None
-    if key in ("squad1", "squad2"):
+    if spec.article_ranges:
         split = {"train": _split_record(train, train_sel, train_examples)}
         if eval_data is not None:
             split["eval"] = _split_record(eval, eval_sel, eval_data.examples)
@@ -634,7 +371,7 @@ def finetune(
         tok.save_pretrained(folder)
         atomic_write_text(folder / FINETUNING_RECORD, record)
 
-    trainer = Trainer(net, args, train_features, collate_fn=F.collate, eval_fn=eval_fn, on_save=beside_weights)
+    trainer = Trainer(net, args, train_features, collate_fn=collate, eval_fn=eval_fn, on_save=beside_weights)
     summary = dict(trainer.train(resume=resume))
     out = Path(output)
     if eval is not None:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
+
+from albertkit.batching import length_order, pad, predict
 
 __all__ = [
     "Feature",
@@ -316,46 +318,38 @@ class Pipeline:
 
     def _collate(self, features: Sequence[Feature]) -> dict[str, Tensor]:
         """Right-pad a batch: ``input_ids``/``token_type_ids``/``attention_mask`` [B, T]."""
-        width = max(len(f) for f in features)
-        pad = int(self.tokenizer.pad_token_id)
-        ids = torch.full((len(features), width), pad, dtype=torch.long)
-        types = torch.zeros((len(features), width), dtype=torch.long)
-        mask = torch.zeros((len(features), width), dtype=torch.long)
-        for row, f in enumerate(features):
-            n = len(f)
-            ids[row, :n] = torch.tensor(f.input_ids, dtype=torch.long)
-            types[row, :n] = torch.tensor(f.token_type_ids, dtype=torch.long)
-            mask[row, :n] = 1
-        return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+        rows = [{"input_ids": f.input_ids, "token_type_ids": f.token_type_ids, "attention_mask": [1] * len(f)}
+                for f in features]
+        return pad(rows, {"input_ids": int(self.tokenizer.pad_token_id), "token_type_ids": 0, "attention_mask": 0})
 
-    def _batches(self, features: list[Feature]) -> Iterable[list[Feature]]:
-        # Longest first: the first batch shows at once whether memory suffices.
-        order = sorted(features, key=len, reverse=True)
-        for start in range(0, len(order), self.batch_size):
-            yield order[start : start + self.batch_size]
+    def _predict(self, features: Sequence[Feature], batch_size: int, progress: bool, sort: bool, **params: Any) -> None:
+        """Padded forward passes over ``features`` (longest first with ``sort``); each gets ``feature.outputs``."""
+        group = list(features)
+
+        def forward(batch: dict[str, Tensor], indices: list[int]) -> dict[str, Tensor]:
+            return self._forward(batch, [group[i] for i in indices], **params)
+
+        def keep(out: dict[str, Tensor], batch: Any, indices: list[int]) -> None:
+            # Scores leave the device as float32 (bf16/fp16 models included); ids keep their type.
+            out = {k: (v.float() if v.is_floating_point() else v).cpu() for k, v in out.items()}
+            for row, i in enumerate(indices):
+                group[i].outputs = {k: v[row] for k, v in out.items()}
+
+        order = length_order([len(f) for f in group])[0] if sort else None
+        predict(self.model, group, keep, batch_size=batch_size, collate=self._collate, order=order,
+                device=self.device, inference_mode=True, progress=progress, desc=self.task, forward=forward)
 
     def forward_batch(self, group: Sequence[Feature], **params: Any) -> None:
         """One padded forward pass over ``group``; each feature gets its outputs in ``feature.outputs``.
 
         The unit a server's dynamic batcher calls with features of several requests.
         """
-        batch = {k: v.to(self.device) for k, v in self._collate(group).items()}
-        with torch.inference_mode():
-            out = self._forward(batch, list(group), **params)
-        # Scores leave the device as float32 (bf16/fp16 models included); ids keep their type.
-        out = {k: (v.float() if v.is_floating_point() else v).cpu() for k, v in out.items()}
-        for row, f in enumerate(group):
-            f.outputs = {k: v[row] for k, v in out.items()}
+        self._predict(group, max(len(group), 1), False, False, **params)
 
     def _run(self, features: list[Feature], **params: Any) -> None:
         """Run the model over all features; each gets its outputs in ``feature.outputs``."""
-        from tqdm.auto import tqdm
-
         show = self.progress if self.progress is not None else len(features) >= PROGRESS_MIN_FEATURES
-        with tqdm(total=len(features), desc=self.task, unit="seq", disable=not show) as bar:
-            for group in self._batches(features):
-                self.forward_batch(group, **params)
-                bar.update(len(group))
+        self._predict(features, self.batch_size, bool(show), True, **params)
 
     # -- entry point -------------------------------------------------------------------------------
     def __call__(self, inputs: Any, **params: Any) -> Any:

@@ -25,8 +25,9 @@ from typing import Any, Sequence
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
+from albertkit.batching import predict
 from albertkit.config import AlbertConfig
 from albertkit.utils import atomic_write_text, check_positive
 
@@ -103,42 +104,33 @@ def evaluate_pretraining(
     """
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise ValueError("evaluation dataset is empty (no held-out instances)")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    mlm_loss = mlm_correct = mlm_count = 0.0
-    only_loss = only_correct = only_count = 0.0
     mask_id = getattr(collator, "mask_id", None)
-    sop_loss = sop_correct = sop_count = 0.0
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collator)
-    if progress:
-        from tqdm.auto import tqdm
 
-        loader = tqdm(loader, desc="eval", unit="batch", leave=False)  # type: ignore[assignment]
-    try:
-        for batch in loader:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            out = model(**{k: v for k, v in batch.items() if k not in ("masked_lm_labels", "sentence_order_label")})
-            logits = out.prediction_logits.float()  # [B, P, V]
-            labels = batch["masked_lm_labels"]  # [B, P], -100 = padding
-            valid = labels != -100
-            ce = nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")  # [B, P]
-            mlm_loss += float(ce[valid].sum())
-            mlm_correct += float((logits.argmax(-1) == labels)[valid].sum())
-            mlm_count += float(valid.sum())
-            if mask_id is not None:
-                shown = torch.gather(batch["input_ids"], 1, batch["masked_lm_positions"])
-                at_mask = valid & (shown == mask_id)
-                only_loss += float(ce[at_mask].sum())
-                only_correct += float((logits.argmax(-1) == labels)[at_mask].sum())
-                only_count += float(at_mask.sum())
-            sop_logits = out.sop_logits.float()  # [B, 2]
-            sop_labels = batch["sentence_order_label"]
-            sop_loss += float(nn.functional.cross_entropy(sop_logits, sop_labels, reduction="sum"))
-            sop_correct += float((sop_logits.argmax(-1) == sop_labels).sum())
-            sop_count += len(sop_labels)
-    finally:
-        model.train(was_training)
+    def forward(batch: dict[str, torch.Tensor], indices: list[int]) -> Any:
+        return model(**{k: v for k, v in batch.items() if k not in ("masked_lm_labels", "sentence_order_label")})
+
+    def keep(out: Any, batch: dict[str, torch.Tensor], indices: list[int]) -> tuple[float, ...]:
+        """Sums over the batch: MLM loss/correct/count, the same at [MASK] only, SOP loss/correct/count."""
+        logits = out.prediction_logits.float()  # [B, P, V]
+        labels = batch["masked_lm_labels"]  # [B, P], -100 = padding
+        valid = labels != -100
+        ce = nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")  # [B, P]
+        hits = logits.argmax(-1) == labels
+        at_mask = valid
+        if mask_id is not None:
+            shown = torch.gather(batch["input_ids"], 1, batch["masked_lm_positions"])
+            at_mask = valid & (shown == mask_id)
+        sop_logits = out.sop_logits.float()  # [B, 2]
+        sop_labels = batch["sentence_order_label"]
+        return (float(ce[valid].sum()), float(hits[valid].sum()), float(valid.sum()),
+                float(ce[at_mask].sum()), float(hits[at_mask].sum()), float(at_mask.sum()),
+                float(nn.functional.cross_entropy(sop_logits, sop_labels, reduction="sum")),
+                float((sop_logits.argmax(-1) == sop_labels).sum()), float(len(sop_labels)))
+
+    sums = predict(model, dataset, keep, batch_size=batch_size, collate=collator, device=device, progress=progress,
+                   desc="eval", forward=forward)
+    mlm_loss, mlm_correct, mlm_count, only_loss, only_correct, only_count, sop_loss, sop_correct, sop_count = (
+        sum(column) for column in zip(*sums))
     metrics = {
         "masked_lm_loss": mlm_loss / max(mlm_count, 1.0),
         "masked_lm_accuracy": mlm_correct / max(mlm_count, 1.0),
