@@ -167,3 +167,22 @@ def test_pretraining_checkpoint_loads_with_a_new_task_head(tmp_path, tiny_config
     for key, value in model.albert.state_dict().items():
         assert torch.equal(value, theirs["albert." + key]), key
     assert not any(k.startswith(("predictions.", "sop_classifier.")) for k in model.state_dict())
+
+
+def test_every_task_object_names_its_recipe_head_and_metric():
+    import albertkit
+    from albertkit.finetuning.kinds import FINETUNING_TASKS, TableColumns, get_task
+    from albertkit.finetuning.run import TASKS
+    from albertkit.finetuning.tasks import GLUE_TASKS, TASK_DEFAULTS
+
+    assert set(TASKS) == set(TASK_DEFAULTS) == set(FINETUNING_TASKS)
+    for name, task in FINETUNING_TASKS.items():
+        assert task.name == name and get_task(task) is task and task.defaults is TASK_DEFAULTS[name]
+        assert issubclass(task.model_class, albertkit.AlbertPreTrainedModel)
+    assert {n: get_task(n).model_class.__name__ for n in ("squad2", "race", "ner", "regression")} == {
+        "squad2": "AlbertForQuestionAnswering", "race": "AlbertForMultipleChoice",
+        "ner": "AlbertForTokenClassification", "regression": "AlbertForSequenceClassification"}
+    assert get_task("stsb").head_config(get_task("stsb").label_list(None, None))["problem_type"] == "regression"
+    assert get_task("mnli").head_config(list(GLUE_TASKS["mnli"].labels))["id2label"][2] == "neutral"
+    with pytest.raises(ValueError, match="rte: article ranges only apply to SQuAD files"):
+        get_task("rte").read("unused", "dev", TableColumns(), None, False, articles=slice(0, 2))
