@@ -1,7 +1,7 @@
 """One Trainer for every task: accumulation, clipping, schedule, bf16, eval, checkpoints, resume, DDP.
 
 The trainer only needs ``model(**batch).loss``. Data order is a seeded permutation per epoch,
-consumed as one global stream: step ``s`` always trains on the same examples whatever the number
+consumed as one global stream (:mod:`albertkit.distributed`): step ``s`` always trains on the same examples whatever the number
 of processes or accumulation steps, and a checkpoint stores the stream position, so a run that is
 killed (even with SIGKILL) and resumed reaches the same weights as one that never stopped.
 
@@ -36,7 +36,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -44,6 +44,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from albertkit.batching import predict
+from albertkit.distributed import Dist as _Dist
+from albertkit.distributed import Position as _Position
+from albertkit.distributed import Stream as _Stream
+from albertkit.distributed import StreamBatches as _StreamBatches
+from albertkit.distributed import StreamDataset as _StreamDataset
+from albertkit.distributed import init_distributed as _init_distributed
 from albertkit.optim import build_optimizer, linear_warmup_decay
 from albertkit.utils import atomic_folder, atomic_write_text
 
@@ -144,34 +150,7 @@ class TrainingArguments:
 
 
 # ---------------------------------------------------------------------------------------------
-# Distributed setup
-
-
-@dataclass
-class _Dist:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-
-def _init_distributed(device_type: str) -> _Dist:
-    """Join the torchrun process group when ``WORLD_SIZE`` > 1 (gloo on CPU, nccl on CUDA)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return _Dist()
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+# Devices
 
 
 def _default_device(requested: str | None) -> torch.device:
@@ -186,106 +165,6 @@ def _cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-# ---------------------------------------------------------------------------------------------
-# The data stream: seeded permutation per epoch, one global order for every world size
-
-
-@dataclass
-class _Position:
-    """Where the global example stream stands: ``consumed`` examples so far, at ``epoch``/``offset``."""
-
-    epoch: int = 0
-    offset: int = 0
-    consumed: int = 0
-
-
-class _Stream:
-    """The global order of training examples: epoch ``e`` is a permutation seeded by ``(seed, e)``.
-
-    ``source`` is a dataset, or a callable ``epoch -> dataset`` for data that changes per epoch
-    (fresh SOP pairs each epoch); epochs may then differ in length.
-    """
-
-    def __init__(self, source: Dataset | Callable[[int], Dataset], seed: int) -> None:
-        self.source = source
-        self.seed = seed
-        self._cache: tuple[int, Dataset] | None = None
-        self._perm: tuple[int, np.ndarray] | None = None
-
-    def dataset(self, epoch: int) -> Dataset:
-        if isinstance(self.source, Dataset) or not callable(self.source):
-            return self.source  # type: ignore[return-value]
-        if self._cache is None or self._cache[0] != epoch:
-            self._cache = (epoch, self.source(epoch))
-        return self._cache[1]
-
-    def permutation(self, epoch: int) -> np.ndarray:
-        if self._perm is None or self._perm[0] != epoch:
-            n = len(self.dataset(epoch))  # type: ignore[arg-type]
-            if n == 0:
-                raise ValueError(f"the training dataset of epoch {epoch} is empty")
-            self._perm = (epoch, np.random.default_rng([self.seed, epoch]).permutation(n))
-        return self._perm[1]
-
-    def take(self, pos: _Position, count: int) -> tuple[list[tuple[int, int, int]], _Position]:
-        """The next ``count`` examples as ``(stream index, epoch, dataset index)`` and the new position."""
-        keys: list[tuple[int, int, int]] = []
-        epoch, offset, consumed = pos.epoch, pos.offset, pos.consumed
-        while len(keys) < count:
-            perm = self.permutation(epoch)
-            if offset >= len(perm):
-                epoch, offset = epoch + 1, 0
-                continue
-            grab = perm[offset : offset + count - len(keys)]
-            keys.extend((consumed + k, epoch, int(i)) for k, i in enumerate(grab))
-            offset += len(grab)
-            consumed += len(grab)
-        return keys, _Position(epoch, offset, consumed)
-
-
-class _StreamBatches:
-    """Batch sampler for one rank: for each optimizer step from ``start``, ``accum`` micro-batches.
-
-    Micro-batch ``a`` of rank ``r`` is slice ``(a * world + r)`` of the global batch, so the union
-    over ranks and accumulation steps is exactly the global batch of a single-process run.
-    """
-
-    def __init__(self, stream: _Stream, start: _Position, global_batch: int, accum: int, dist: _Dist) -> None:
-        self.stream, self.start = stream, start
-        self.global_batch, self.accum, self.dist = global_batch, accum, dist
-        self.micro = global_batch // (accum * dist.world_size)
-
-    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
-        pos = self.start
-        while True:
-            keys, pos = self.stream.take(pos, self.global_batch)
-            for a in range(self.accum):
-                part = (a * self.dist.world_size + self.dist.rank) * self.micro
-                yield keys[part : part + self.micro]
-
-
-class _StreamDataset(Dataset):
-    """Fetches ``(stream index, epoch, i)`` keys; optionally records the stream index in the item.
-
-    The stream index is unique per example *occurrence*, so a collator that seeds its masking from
-    it masks each epoch differently and reproducibly (also in DataLoader workers, and on resume).
-    """
-
-    def __init__(self, stream: _Stream, index_key: str | None) -> None:
-        self.stream, self.index_key = stream, index_key
-
-    def __len__(self) -> int:  # DataLoader only needs it for samplers we do not use
-        return 0
-
-    def __getitem__(self, key: tuple[int, int, int]) -> Any:
-        stream_index, epoch, i = key
-        item = self.stream.dataset(epoch)[i]
-        if self.index_key is not None:
-            item = dict(item)
-            item[self.index_key] = stream_index
-        return item
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,6 +265,34 @@ def _tensorboard(log_dir: Path) -> Any:
         logger.debug("tensorboard not installed; logging to CSV only")
         return None
     return SummaryWriter(str(log_dir))
+
+
+class _LogWindow:
+    """Sums over the steps since the last log row: loss, grad norm, extra outputs, examples, tokens, time."""
+
+    def __init__(self, extras: int) -> None:
+        self.sums = torch.zeros(2 + extras, dtype=torch.float64)  # loss, grad_norm, extras
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums.zero_()
+        self.steps, self.examples, self.tokens, self.start = 0, 0, 0, time.perf_counter()
+
+    def add_batch(self, batch: Any) -> None:
+        """Count the real (unpadded) tokens of one micro-batch."""
+        if isinstance(batch, Mapping):
+            ids = batch.get("input_ids")
+            if isinstance(ids, torch.Tensor):
+                mask = batch.get("attention_mask")
+                self.tokens += int(mask.sum()) if isinstance(mask, torch.Tensor) else ids.numel()
+
+    def add_step(self, losses: torch.Tensor, grad_norm: float, examples: int) -> None:
+        """``losses``: the step's mean loss, then its extra outputs."""
+        self.sums[0] += losses[0]
+        self.sums[1] += grad_norm
+        self.sums[2:] += losses[1:]
+        self.steps += 1
+        self.examples += examples
 
 
 # ---------------------------------------------------------------------------------------------
@@ -751,8 +658,7 @@ class Trainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=args.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
-        window = torch.zeros(2 + len(self.log_outputs), dtype=torch.float64)  # loss, grad_norm, extras
-        window_steps, window_examples, window_tokens, window_start = 0, 0, 0, time.perf_counter()
+        window = _LogWindow(len(self.log_outputs))
         last_metrics: dict[str, float] = {}
         last_loss = logged_loss = float("nan")
         evaluated_at = saved_at = -1
@@ -777,11 +683,7 @@ class Trainer:
                     for k, name in enumerate(self.log_outputs, start=1):
                         value = getattr(out, name, None)
                         sums[k] += float(value.detach()) if value is not None else float("nan")
-                    if isinstance(batch, Mapping):
-                        ids = batch.get("input_ids")
-                        if isinstance(ids, torch.Tensor):
-                            mask = batch.get("attention_mask")
-                            window_tokens += int(mask.sum()) if isinstance(mask, torch.Tensor) else ids.numel()
+                    window.add_batch(batch)
                 max_norm = args.max_grad_norm if args.max_grad_norm is not None else float("inf")
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
                 lr = self.optimizer.param_groups[0]["lr"]
@@ -792,17 +694,13 @@ class Trainer:
                 self.step += 1
                 sums /= args.grad_accumulation
                 last_loss = float(sums[0])
-                window[0] += sums[0]
-                window[1] += float(grad_norm)
-                window[2:] += sums[1:]
-                window_steps += 1
-                window_examples += args.batch_size
+                window.add_step(sums, float(grad_norm), args.batch_size)
                 if bar is not None:
                     bar.update(1)
                 if args.log_every and (self.step % args.log_every == 0 or self.step == end):
-                    means = self._all_mean(window / window_steps)
-                    seconds = time.perf_counter() - window_start
-                    tokens = float(self._all_mean(torch.tensor([float(window_tokens)]))[0]) * self.dist.world_size
+                    means = self._all_mean(window.sums / window.steps)
+                    seconds = time.perf_counter() - window.start
+                    tokens = float(self._all_mean(torch.tensor([float(window.tokens)]))[0]) * self.dist.world_size
                     row = {
                         "step": self.step,
                         "epoch": self.position.epoch,
@@ -811,7 +709,7 @@ class Trainer:
                         "loss": float(means[0]),
                         **{name: float(means[k]) for k, name in enumerate(self.log_outputs, start=2)},
                         "grad_norm": float(means[1]),
-                        "examples_per_s": window_examples / seconds,
+                        "examples_per_s": window.examples / seconds,
                         "tokens_per_s": tokens / seconds,
                     }
                     logged_loss = row["loss"]
@@ -825,8 +723,7 @@ class Trainer:
                         if bar is not None:
                             bar.set_postfix_str(text)
                         logger.info("step %d/%d %s %.0f tok/s", self.step, args.max_steps, text, row["tokens_per_s"])
-                    window.zero_()
-                    window_steps, window_examples, window_tokens, window_start = 0, 0, 0, time.perf_counter()
+                    window.reset()
                 if args.eval_every and self.step % args.eval_every == 0:
                     last_metrics = self._run_eval(eval_log, tb) or last_metrics
                     evaluated_at = self.step
