@@ -93,3 +93,19 @@ def test_predict_default_collate_and_custom_forward(tiny_config):
     assert [h.shape[0] for h in hidden] == [2, 2, 1] and hidden[0].is_inference()
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         predict(model, data, lambda *a: None, batch_size=0)
+
+
+def test_predict_leaves_an_eval_mode_stand_in_alone():
+    class Stub:  # what fast.OrtModel offers: training=False, eval(), a call; no train(), no parameters()
+        training = False
+
+        def eval(self):
+            raise AssertionError("already in eval mode")
+
+        def __call__(self, input_ids):
+            return input_ids.sum(1)
+
+    data = [{"input_ids": [1, 2]}, {"input_ids": [3]}]
+    sums = predict(Stub(), data, lambda out, batch, idx: out.tolist(), batch_size=2, device="cpu",
+                   collate=lambda g: pad(g, {"input_ids": 0}))
+    assert sums == [[3, 3]]

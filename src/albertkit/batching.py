@@ -142,7 +142,8 @@ def predict(
 
         bar = tqdm(total=len(order), desc=desc, unit="seq")
     was_training = model.training
-    model.eval()
+    if was_training:  # models already in eval mode are left alone (an ONNX Runtime stand-in has no train())
+        model.eval()
     kept: list[T] = []
     try:
         with grad, amp:
@@ -154,7 +155,8 @@ def predict(
                 if bar is not None:
                     bar.update(len(indices))
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
         if bar is not None:
             bar.close()
     return kept
