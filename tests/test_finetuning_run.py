@@ -119,7 +119,9 @@ def test_finetune_ner_and_jsonl_classification(tiny_base, tmp_path):
 @pytest.mark.slow
 def test_bad_input_is_one_line_cli_error(tiny_base, tmp_path, capsys):
     (tmp_path / "dev.tsv").write_text("index\tsentence1\tlabel\n0\ta\tentailment\n")
-    rc = main(["-q", "evaluate", "rte", "--model", str(tiny_base), "--data", str(tmp_path / "dev.tsv")])
+    # finetune reads its data before loading the model (evaluate would first refuse the untrained head)
+    rc = main(["-q", "finetune", "rte", "--model", str(tiny_base), "--train", str(tmp_path / "dev.tsv"),
+               "--output", str(tmp_path / "out")])
     assert rc == 2
     assert "dev.tsv:1: missing text pair column 'sentence2'" in capsys.readouterr().err
 

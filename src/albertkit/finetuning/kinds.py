@@ -146,7 +146,8 @@ class TableClassification(FinetuningTask):
     def __init__(self, name: str = "classification") -> None:
         self.name = name
 
-    def _read(self, path, split, columns, label_list, for_training, articles) -> list:
+    def _read(self, path: str | os.PathLike, split: str, columns: TableColumns, label_list: Labels,
+              for_training: bool, articles: slice | None) -> list:
         return read_table(path, text_column=columns.text, text_pair_column=columns.text_pair,
                           label_column=columns.label, label_list=None if for_training else label_list,
                           regression=self.regression)
@@ -158,7 +159,8 @@ class TableClassification(FinetuningTask):
             raise ValueError(f"{self.name}: the model has no id2label; fine-tune it with albertkit first")
         return infer_label_list(train_examples)
 
-    def encode(self, examples, tokenizer, label_list, max_length, training) -> list[dict[str, Any]]:
+    def encode(self, examples: list, tokenizer: Any, label_list: Labels, max_length: int,
+               training: bool) -> list[dict[str, Any]]:
         return F.encode_classification(examples, tokenizer, label_list=label_list, regression=self.regression,
                                        max_length=max_length)
 
@@ -195,7 +197,8 @@ class TableClassification(FinetuningTask):
                 f"evaluate it on the task it was fine-tuned for"
             )
 
-    def score(self, data, outputs, label_list, null_threshold) -> tuple[dict[str, float], Any]:
+    def score(self, data: EvalData, outputs: dict[str, list[np.ndarray]], label_list: Labels,
+              null_threshold: float | None) -> tuple[dict[str, float], Any]:
         logits = outputs["logits"]
         if label_list is None:
             preds: list = [float(l.reshape(-1)[0]) for l in logits]
@@ -213,7 +216,7 @@ class TableClassification(FinetuningTask):
             result["f1"] = M.f1_binary(preds, labels)
         return result
 
-    def _jsonl_rows(self, data, predictions, label_list) -> list[tuple[Any, Any]]:
+    def _jsonl_rows(self, data: EvalData, predictions: Any, label_list: Labels) -> list[tuple[Any, Any]]:
         if label_list is None:
             return [(ex.guid, pred) for ex, pred in zip(data.examples, predictions)]
         return [(ex.guid, label_list[pred]) for ex, pred in zip(data.examples, predictions)]
@@ -241,7 +244,8 @@ class GlueTask(TableClassification):
         self.regression = spec.is_regression
         self.primary_metric = spec.metrics[0]
 
-    def _read(self, path, split, columns, label_list, for_training, articles) -> list:
+    def _read(self, path: str | os.PathLike, split: str, columns: TableColumns, label_list: Labels,
+              for_training: bool, articles: slice | None) -> list:
         path = Path(path)
         if path.is_dir():
             name = self.spec.files.get(split)
@@ -265,7 +269,7 @@ class GlueTask(TableClassification):
     def _metrics(self, preds: list, labels: list, label_list: Labels) -> dict[str, float]:
         return M.glue_metrics(self.name, preds, labels)
 
-    def write(self, folder, data, predictions, label_list, source) -> list[Path]:
+    def write(self, folder: Path, data: EvalData, predictions: Any, label_list: Labels, source: Path) -> list[Path]:
         """The leaderboard TSV (``RTE.tsv``, ``MNLI-mm.tsv`` for the mismatched file, ...)."""
         stem = "MNLI-mm" if self.name == "mnli" and "mismatched" in source.name else self.spec.submission_name
         ids = [ex.guid.split("-", 1)[1] for ex in data.examples]
@@ -283,17 +287,20 @@ class NerTask(TableClassification):
     def __init__(self, name: str = "ner") -> None:
         self.name = name
 
-    def _read(self, path, split, columns, label_list, for_training, articles) -> list:
+    def _read(self, path: str | os.PathLike, split: str, columns: TableColumns, label_list: Labels,
+              for_training: bool, articles: slice | None) -> list:
         return read_conll(path, label_list=None if for_training else label_list)
 
-    def encode(self, examples, tokenizer, label_list, max_length, training) -> list[dict[str, Any]]:
+    def encode(self, examples: list, tokenizer: Any, label_list: Labels, max_length: int,
+               training: bool) -> list[dict[str, Any]]:
         assert label_list is not None
         return F.encode_token_classification(examples, tokenizer, label_list=label_list, max_length=max_length)
 
     def _problem_type(self) -> dict[str, str]:
         return {}
 
-    def score(self, data, outputs, label_list, null_threshold) -> tuple[dict[str, float], Any]:
+    def score(self, data: EvalData, outputs: dict[str, list[np.ndarray]], label_list: Labels,
+              null_threshold: float | None) -> tuple[dict[str, float], Any]:
         assert label_list is not None
         pred_tags, true_tags = [], []
         for ex, feat, lg in zip(data.examples, data.features, outputs["logits"]):
@@ -307,7 +314,7 @@ class NerTask(TableClassification):
             return {}, pred_tags
         return M.entity_scores(pred_tags, true_tags), pred_tags
 
-    def _jsonl_rows(self, data, predictions, label_list) -> list[tuple[Any, Any]]:
+    def _jsonl_rows(self, data: EvalData, predictions: Any, label_list: Labels) -> list[tuple[Any, Any]]:
         return [(ex.guid, pred) for ex, pred in zip(data.examples, predictions)]
 
 
@@ -323,14 +330,17 @@ class SquadTask(FinetuningTask):
         self.name = name
         self.version_2 = version_2
 
-    def _read(self, path, split, columns, label_list, for_training, articles) -> list:
+    def _read(self, path: str | os.PathLike, split: str, columns: TableColumns, label_list: Labels,
+              for_training: bool, articles: slice | None) -> list:
         # Training needs answer offsets that match the context; evaluation scores texts only, as the official scripts.
         return read_squad(path, on_bad_answer="skip" if for_training else "keep", articles=articles)
 
-    def encode(self, examples, tokenizer, label_list, max_length, training) -> list[dict[str, Any]]:
+    def encode(self, examples: list, tokenizer: Any, label_list: Labels, max_length: int,
+               training: bool) -> list[dict[str, Any]]:
         return F.encode_squad(examples, tokenizer, max_length=max_length, training=training)
 
-    def score(self, data, outputs, label_list, null_threshold) -> tuple[dict[str, float], Any]:
+    def score(self, data: EvalData, outputs: dict[str, list[np.ndarray]], label_list: Labels,
+              null_threshold: float | None) -> tuple[dict[str, float], Any]:
         threshold = 0.0 if null_threshold is None else null_threshold
         result = postprocess_squad(data.examples, data.features, outputs["start_logits"], outputs["end_logits"],
                                    version_2=self.version_2, null_threshold=threshold)
@@ -356,7 +366,7 @@ class SquadTask(FinetuningTask):
             scores.update(null_threshold=null_threshold, null_threshold_source="fixed")
         return scores, result
 
-    def write(self, folder, data, predictions, label_list, source) -> list[Path]:
+    def write(self, folder: Path, data: EvalData, predictions: Any, label_list: Labels, source: Path) -> list[Path]:
         """``predictions.json``, ``null_odds.json`` (v2) and ``nbest_predictions.json``, as run_squad writes."""
         written = [folder / "predictions.json"]
         write_squad_predictions(folder / "predictions.json", predictions.predictions)
@@ -376,20 +386,23 @@ class RaceTask(FinetuningTask):
     def __init__(self, name: str = "race") -> None:
         self.name = name
 
-    def _read(self, path, split, columns, label_list, for_training, articles) -> list:
+    def _read(self, path: str | os.PathLike, split: str, columns: TableColumns, label_list: Labels,
+              for_training: bool, articles: slice | None) -> list:
         return read_race(path)
 
-    def encode(self, examples, tokenizer, label_list, max_length, training) -> list[dict[str, Any]]:
+    def encode(self, examples: list, tokenizer: Any, label_list: Labels, max_length: int,
+               training: bool) -> list[dict[str, Any]]:
         return F.encode_multiple_choice(examples, tokenizer, max_length=max_length)
 
-    def score(self, data, outputs, label_list, null_threshold) -> tuple[dict[str, float], Any]:
+    def score(self, data: EvalData, outputs: dict[str, list[np.ndarray]], label_list: Labels,
+              null_threshold: float | None) -> tuple[dict[str, float], Any]:
         preds = [int(np.argmax(l)) for l in outputs["logits"]]
         labels = [ex.label for ex in data.examples]
         if any(l is None for l in labels):
             return {}, preds
         return M.race_accuracy(preds, labels, [ex.level for ex in data.examples]), preds
 
-    def _jsonl_rows(self, data, predictions, label_list) -> list[tuple[Any, Any]]:
+    def _jsonl_rows(self, data: EvalData, predictions: Any, label_list: Labels) -> list[tuple[Any, Any]]:
         return [(ex.qid, "ABCD"[pred]) for ex, pred in zip(data.examples, predictions)]
 
 
