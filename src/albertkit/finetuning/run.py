@@ -211,10 +211,11 @@ def _head_config(task: str, label_list: Sequence[str] | None) -> dict[str, Any]:
             **({"problem_type": "single_label_classification"} if task != "ner" else {})}
 
 
-def _load_model(task: str, path: str | os.PathLike, overrides: dict[str, Any], device: Any = None) -> Any:
-    """Load ``path`` with the task's head (new head weights are initialised and reported). A
-    pretraining checkpoint's MLM + SOP heads are dropped by the loader, as transformers does."""
-    return _model_class(task).from_pretrained(str(path), device=device, **overrides)
+def _load_model(task: str, path: str | os.PathLike, overrides: dict[str, Any], device: Any = None, require_head: bool | str = False) -> Any:
+    """Load ``path`` with the task's head (new head weights are initialised and reported, unless
+    ``require_head`` refuses them). A pretraining checkpoint's MLM + SOP heads are dropped by the
+    loader, as transformers does."""
+    return _model_class(task).from_pretrained(str(path), require_head=require_head, device=device, **overrides)
 
 
 def _predict(model: Any, features: list[dict[str, Any]], batch_size: int, bf16: bool = False) -> dict[str, list[np.ndarray]]:
@@ -469,11 +470,8 @@ def evaluate(
         from albertkit.checkpoint import resolve_device
 
         dev = resolve_device(device)
-        from albertkit.checkpoint import require_trained_head
-
         name = str(model)
-        model = _load_model(key, model, {}, dev)
-        require_trained_head(model, name, f"evaluating it on {key}")
+        model = _load_model(key, model, {}, dev, require_head=f"evaluating it on {key}")
     label_list = _label_list(key, None, model.config) if key not in ("regression",) else None
     _check_head_fits(key, model.config, label_list, name)
     _check_vocab(tok, model.config)

@@ -92,8 +92,6 @@ class _TaskModel(AlbertPreTrainedModel):
 class AlbertForPreTraining(_TaskModel):
     """Backbone + MLM head + SOP head: ``prediction_logits`` [B, T, V], ``sop_logits`` [B, 2]."""
 
-    head_prefixes = ("predictions.", "sop_classifier.")
-
     def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.predictions = AlbertMLMHead(config, name="predictions")
@@ -114,7 +112,6 @@ class AlbertForPreTraining(_TaskModel):
 class AlbertForMaskedLM(_TaskModel):
     """Backbone (no pooler, as HF) + MLM head: ``logits`` [B, T, V]."""
 
-    head_prefixes = ("predictions.",)
     pooled = False
 
     def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
@@ -132,8 +129,6 @@ class AlbertForMaskedLM(_TaskModel):
 class AlbertForSequenceClassification(_TaskModel):
     """Pooled output -> dropout -> ``classifier``: ``logits`` [B, num_labels]."""
 
-    head_prefixes = ("classifier.",)
-
     def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.dropout = keras.layers.Dropout(config.classifier_dropout_prob)
@@ -150,7 +145,6 @@ class AlbertForSequenceClassification(_TaskModel):
 class AlbertForTokenClassification(_TaskModel):
     """Sequence output -> dropout -> ``classifier`` per token: ``logits`` [B, T, num_labels]."""
 
-    head_prefixes = ("classifier.",)
     pooled = False
 
     def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
@@ -169,7 +163,6 @@ class AlbertForTokenClassification(_TaskModel):
 class AlbertForQuestionAnswering(_TaskModel):
     """Extractive QA: ``qa_outputs`` Dense(H, 2) -> ``start_logits`` and ``end_logits`` [B, T]."""
 
-    head_prefixes = ("qa_outputs.",)
     pooled = False
 
     def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
