@@ -121,8 +121,10 @@ def require_trained_head(model: torch.nn.Module, name: str | os.PathLike, purpos
     """
     new = getattr(model, "loading_info", {}).get("new_weights") or []
     if new:
+        description = getattr(model, "head_description", "")
+        what = f" for its {description}" if description else ""
         raise CheckpointError(
-            f"{name} has no trained {type(model).__name__} head (no {', '.join(sorted(new)[:4])} weights), so "
+            f"{name} has no trained {type(model).__name__} head (no {', '.join(sorted(new)[:4])} weights{what}), so "
             f"{purpose} would use random weights; fine-tune it first (albertkit finetune) or pass a fine-tuned model"
         )
 

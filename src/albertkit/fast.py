@@ -25,7 +25,6 @@ import logging
 import os
 import tempfile
 import warnings
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 

@@ -53,24 +53,27 @@ class CheckpointError(ValueError, RuntimeError):
 class ModelClass:
     """What the rest of albertkit needs to know about one model class, PyTorch and Keras alike.
 
-    ``head_prefixes``: checkpoint keys of its head (key policy 4). ``export_inputs``: graph inputs
-    beyond input_ids / attention_mask / token_type_ids; ``export_outputs``: the output fields an
-    exported graph returns, in order.
+    ``head_prefixes``: checkpoint keys of its head (key policy 4); ``head_description``: the head in
+    words, for error messages. ``export_inputs``: graph inputs beyond input_ids / attention_mask /
+    token_type_ids; ``export_outputs``: the output fields an exported graph returns, in order.
     """
 
     head_prefixes: tuple[str, ...]
+    head_description: str
     export_outputs: tuple[str, ...]
     export_inputs: tuple[str, ...] = ()
 
 
 MODEL_CLASSES: dict[str, ModelClass] = {
-    "AlbertModel": ModelClass((), ("last_hidden_state", "pooler_output")),
-    "AlbertForPreTraining": ModelClass(("predictions.", "sop_classifier."), ("prediction_logits", "sop_logits"), ("masked_lm_positions",)),
-    "AlbertForMaskedLM": ModelClass(("predictions.",), ("logits",), ("masked_lm_positions",)),
-    "AlbertForSequenceClassification": ModelClass(("classifier.",), ("logits",)),
-    "AlbertForTokenClassification": ModelClass(("classifier.",), ("logits",)),
-    "AlbertForQuestionAnswering": ModelClass(("qa_outputs.",), ("start_logits", "end_logits")),
-    "AlbertForMultipleChoice": ModelClass(("classifier.",), ("logits",)),
+    "AlbertModel": ModelClass((), "", ("last_hidden_state", "pooler_output")),
+    "AlbertForPreTraining": ModelClass(
+        ("predictions.", "sop_classifier."), "masked-LM and sentence-order heads", ("prediction_logits", "sop_logits"), ("masked_lm_positions",)
+    ),
+    "AlbertForMaskedLM": ModelClass(("predictions.",), "masked-language-model head", ("logits",), ("masked_lm_positions",)),
+    "AlbertForSequenceClassification": ModelClass(("classifier.",), "sequence-classification head", ("logits",)),
+    "AlbertForTokenClassification": ModelClass(("classifier.",), "token-classification head", ("logits",)),
+    "AlbertForQuestionAnswering": ModelClass(("qa_outputs.",), "question-answering head", ("start_logits", "end_logits")),
+    "AlbertForMultipleChoice": ModelClass(("classifier.",), "multiple-choice head", ("logits",)),
 }
 # Every head's key prefix in a checkpoint (key policy 4).
 HEAD_PREFIXES_ALL: tuple[str, ...] = tuple(dict.fromkeys(p for c in MODEL_CLASSES.values() for p in c.head_prefixes))

@@ -352,12 +352,13 @@ class AlbertPreTrainedModel(nn.Module):
 
     Per-class facts are class attributes: ``output_class`` (set by each class) and, from the
     torch-free table :data:`albertkit.layout.MODEL_CLASSES` that the Keras classes read too,
-    ``head_prefixes`` (checkpoint keys of the head), ``export_inputs`` / ``export_outputs`` (the
+    ``head_prefixes`` (checkpoint keys of the head), ``head_description``, ``export_inputs`` / ``export_outputs`` (the
     ONNX graph's extra inputs and its outputs).
     """
 
     base_model_prefix = "albert"
     head_prefixes: tuple[str, ...] = ()
+    head_description = ""
     export_inputs: tuple[str, ...] = ()
     export_outputs: tuple[str, ...] = ()
     output_class: type[ModelOutput] = ModelOutput
@@ -368,6 +369,7 @@ class AlbertPreTrainedModel(nn.Module):
         facts = _FACTS.get(cls.__name__)
         if facts is not None:  # a user's subclass keeps its parent's facts
             cls.head_prefixes = facts.head_prefixes
+            cls.head_description = facts.head_description
             cls.export_inputs = facts.export_inputs
             cls.export_outputs = facts.export_outputs
 
@@ -477,10 +479,6 @@ class AlbertPreTrainedModel(nn.Module):
     def save_pretrained(self, folder: str | os.PathLike, *, safe_serialization: bool = True) -> None:
         """Write ``config.json`` + ``model.safetensors`` that transformers loads, atomically."""
         save_pretrained(self, folder, safe_serialization=safe_serialization)
-
-
-def _hf_architecture(model: nn.Module) -> str:
-    return type(model).__name__
 
 
 class AlbertModel(AlbertPreTrainedModel):
@@ -850,17 +848,7 @@ class AlbertForMultipleChoice(AlbertPreTrainedModel):
         return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-# Class name -> class (an ONNX graph's metadata, a config's ``architectures``, the task table's names).
-MODEL_CLASSES: dict[str, type[AlbertPreTrainedModel]] = {
-    cls.__name__: cls
-    for cls in (
-        AlbertModel,
-        AlbertForPreTraining,
-        AlbertForMaskedLM,
-        AlbertForSequenceClassification,
-        AlbertForTokenClassification,
-        AlbertForQuestionAnswering,
-        AlbertForMultipleChoice,
-    )
-}
+# Class name -> class, for every class of the table (an ONNX graph's metadata, a config's
+# ``architectures``, the task table name classes by name).
+MODEL_CLASSES: dict[str, type[AlbertPreTrainedModel]] = {name: globals()[name] for name in _FACTS}
 TASK_CLASSES = MODEL_CLASSES  # its former name

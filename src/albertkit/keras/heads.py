@@ -19,6 +19,7 @@ from keras import ops
 from albertkit.config import AlbertConfig
 from albertkit.keras.layers import ACT2FN, dense, layer_norm
 from albertkit.keras.models import AlbertModel, AlbertPreTrainedModel
+from albertkit.layout import MODEL_CLASSES
 
 __all__ = [
     "AlbertForPreTraining",
@@ -126,8 +127,10 @@ class AlbertForMaskedLM(_TaskModel):
         return {"logits": self.predictions(out["last_hidden_state"], self.albert.embeddings.word_embeddings.embeddings)}
 
 
-class AlbertForSequenceClassification(_TaskModel):
-    """Pooled output -> dropout -> ``classifier``: ``logits`` [B, num_labels]."""
+class _Classifier(_TaskModel):
+    """Backbone output ``features`` -> dropout -> ``classifier``: ``logits``."""
+
+    features = "pooler_output"
 
     def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
@@ -139,25 +142,18 @@ class AlbertForSequenceClassification(_TaskModel):
 
     def call(self, inputs: Any, attention_mask: Any = None, token_type_ids: Any = None, training: bool = False) -> dict[str, Any]:
         out = self._backbone(inputs, attention_mask, token_type_ids, training)
-        return {"logits": self.classifier(self.dropout(out["pooler_output"], training=training))}
+        return {"logits": self.classifier(self.dropout(out[self.features], training=training))}
 
 
-class AlbertForTokenClassification(_TaskModel):
+class AlbertForSequenceClassification(_Classifier):
+    """Pooled output -> dropout -> ``classifier``: ``logits`` [B, num_labels]."""
+
+
+class AlbertForTokenClassification(_Classifier):
     """Sequence output -> dropout -> ``classifier`` per token: ``logits`` [B, T, num_labels]."""
 
     pooled = False
-
-    def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        self.dropout = keras.layers.Dropout(config.classifier_dropout_prob)
-        self.classifier = dense(config.num_labels, config, "classifier")
-
-    def head_layers(self) -> list[keras.layers.Layer]:
-        return [self.classifier]
-
-    def call(self, inputs: Any, attention_mask: Any = None, token_type_ids: Any = None, training: bool = False) -> dict[str, Any]:
-        out = self._backbone(inputs, attention_mask, token_type_ids, training)
-        return {"logits": self.classifier(self.dropout(out["last_hidden_state"], training=training))}
+    features = "last_hidden_state"
 
 
 class AlbertForQuestionAnswering(_TaskModel):
@@ -178,14 +174,5 @@ class AlbertForQuestionAnswering(_TaskModel):
         return {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
 
 
-TASK_CLASSES: dict[str, type[AlbertPreTrainedModel]] = {
-    cls.__name__: cls
-    for cls in (
-        AlbertModel,
-        AlbertForPreTraining,
-        AlbertForMaskedLM,
-        AlbertForSequenceClassification,
-        AlbertForTokenClassification,
-        AlbertForQuestionAnswering,
-    )
-}
+# Class name -> class for the classes of albertkit.layout.MODEL_CLASSES written in Keras (all but multiple choice).
+TASK_CLASSES: dict[str, type[AlbertPreTrainedModel]] = {name: globals()[name] for name in MODEL_CLASSES if name in globals()}

@@ -23,8 +23,8 @@ import keras
 from keras import ops
 
 from albertkit.config import AlbertConfig
-from albertkit.layout import MODEL_CLASSES
 from albertkit.keras.layers import AlbertEmbeddings, AlbertTransformer, additive_mask, dense
+from albertkit.layout import MODEL_CLASSES
 
 __all__ = ["AlbertPreTrainedModel", "AlbertModel", "INPUT_NAMES"]
 

@@ -205,6 +205,8 @@ class Pipeline:
                     f"the {self.task} pipeline needs a {self.model_class}, got a {type(model).__name__}"
                 )
             source = getattr(model, "name_or_path", None) or ""
+            if self.dtype is not None or model.device != self.device:
+                model = model.to(device=self.device, dtype=self.dtype)
         else:
             if model is not None and not isinstance(model, (str, os.PathLike)):
                 raise TypeError(f"model must be a name, a folder or a {self.model_class}, got {type(model).__name__}")
@@ -212,8 +214,6 @@ class Pipeline:
             # A pipeline needs the task's trained head; the backbone pipelines need none.
             need = bool(self.head_prefixes) and f"running the {self.task} pipeline"
             model = cls.from_pretrained(source, require_head=need, dtype=self.dtype, device=self.device)
-        if self.dtype is not None or model.device != self.device:
-            model = model.to(device=self.device, dtype=self.dtype)
         model.eval()
         return model, source
 
