@@ -37,7 +37,16 @@ import torch
 from albertkit.config import CONFIG_NAME, AlbertConfig
 from albertkit.cpu import warn_bf16_slow
 from albertkit.hub import resolve_file, resolve_first
-from albertkit.layout import SAFE_WEIGHTS_NAME, TIED_KEYS, WEIGHTS_NAME, CheckpointError, adapt_keys, fit_error, is_head_key
+from albertkit.layout import (
+    SAFE_WEIGHTS_NAME,
+    TIED_KEYS,
+    TOKENIZER_FILES,
+    WEIGHTS_NAME,
+    CheckpointError,
+    adapt_keys,
+    fit_error,
+    is_head_key,
+)
 from albertkit.utils import atomic_folder, ordinary_permissions
 
 __all__ = [
@@ -209,7 +218,7 @@ class ResolvedCheckpoint:
 
         >>> ckpt = resolve_checkpoint("albert-mini-en")
         >>> ckpt.weights.name, ckpt.config.hidden_size
-        ('model.safetensors', 128)
+        ('model.safetensors', 256)
     """
 
     name: str
@@ -232,7 +241,7 @@ class ResolvedCheckpoint:
     @property
     def tokenizer_source(self) -> str:
         """Where the tokenizer is: this folder when it holds one, else the name (the hub fetches it)."""
-        if any((self.folder / fn).is_file() for fn in ("spiece.model", "tokenizer.json")):
+        if any((self.folder / fn).is_file() for fn in TOKENIZER_FILES):
             return str(self.folder)
         return self.name
 

@@ -20,6 +20,7 @@ __all__ = [
     "CheckpointError",
     "SAFE_WEIGHTS_NAME",
     "WEIGHTS_NAME",
+    "TOKENIZER_FILES",
     "TIED_KEYS",
     "ModelClass",
     "MODEL_CLASSES",
@@ -36,6 +37,8 @@ __all__ = [
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_NAME = "pytorch_model.bin"
+# A folder holds a tokenizer when it has one of these (the SentencePiece model, or transformers 5's file).
+TOKENIZER_FILES = ("spiece.model", "tokenizer.json")
 # The MLM decoder is the word embedding matrix and predictions.bias (key policy 3 of albertkit.checkpoint).
 TIED_KEYS = ("predictions.decoder.weight", "predictions.decoder.bias")
 # The fast paths of albertkit.fast.optimize (`--fast` of the pipeline commands).

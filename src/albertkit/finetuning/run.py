@@ -22,7 +22,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -43,6 +43,9 @@ from albertkit.finetuning.squad import apply_null_threshold, postprocess_squad, 
 from albertkit.finetuning.tasks import GLUE_TASKS, TASK_DEFAULTS, get_glue_task
 from albertkit.finetuning.writers import write_glue_predictions
 from albertkit.utils import atomic_write_text, check_positive
+
+if TYPE_CHECKING:
+    from albertkit.checkpoint import ResolvedCheckpoint
 
 __all__ = ["TASKS", "finetune", "evaluate", "primary_metric", "check_article_split"]
 
@@ -211,11 +214,11 @@ def _head_config(task: str, label_list: Sequence[str] | None) -> dict[str, Any]:
             **({"problem_type": "single_label_classification"} if task != "ner" else {})}
 
 
-def _load_model(task: str, path: str | os.PathLike, overrides: dict[str, Any], device: Any = None, require_head: bool | str = False) -> Any:
+def _load_model(task: str, path: str | os.PathLike | ResolvedCheckpoint, overrides: dict[str, Any], device: Any = None, require_head: bool | str = False) -> Any:
     """Load ``path`` with the task's head (new head weights are initialised and reported, unless
     ``require_head`` refuses them). A pretraining checkpoint's MLM + SOP heads are dropped by the
     loader, as transformers does."""
-    return _model_class(task).from_pretrained(str(path), require_head=require_head, device=device, **overrides)
+    return _model_class(task).from_pretrained(path, require_head=require_head, device=device, **overrides)
 
 
 def _predict(model: Any, features: list[dict[str, Any]], batch_size: int, bf16: bool = False) -> dict[str, list[np.ndarray]]:
@@ -464,14 +467,17 @@ def evaluate(
     check_positive(batch_size=batch_size, max_examples=max_examples)
     key = _task_key(task)
     columns = columns or TableColumns()
-    tok = _load_tokenizer(model if isinstance(model, (str, os.PathLike)) else "", tokenizer)
+    from albertkit.checkpoint import resolve_checkpoint
+
+    source = resolve_checkpoint(model) if isinstance(model, (str, os.PathLike)) else None  # one lookup for both
+    tok = _load_tokenizer(source.tokenizer_source if source is not None else "", tokenizer)
     name = str(model) if isinstance(model, (str, os.PathLike)) else "the model"
     if isinstance(model, (str, os.PathLike)):
         from albertkit.checkpoint import resolve_device
 
         dev = resolve_device(device)
         name = str(model)
-        model = _load_model(key, model, {}, dev, require_head=f"evaluating it on {key}")
+        model = _load_model(key, source, {}, dev, require_head=f"evaluating it on {key}")
     label_list = _label_list(key, None, model.config) if key not in ("regression",) else None
     _check_head_fits(key, model.config, label_list, name)
     _check_vocab(tok, model.config)
@@ -561,16 +567,17 @@ def finetune(
     train_sel, eval_sel = parse_article_range(train_articles), parse_article_range(eval_articles)
     if key in ("squad1", "squad2") and eval is not None:
         check_article_split(train, train_sel, eval, eval_sel)
-    tok = _load_tokenizer(model, tokenizer)
+    from albertkit.checkpoint import resolve_checkpoint
+
+    source = resolve_checkpoint(model)  # one lookup for the weights, the config and the tokenizer
+    tok = _load_tokenizer(source.tokenizer_source, tokenizer)
     train_examples = _read(key, train, "train", columns, None, for_training=True, articles=train_sel)
     if max_train_examples is not None:
         train_examples = train_examples[:max_train_examples]
     if not train_examples:
         raise ValueError(f"{train}: no training examples")
     label_list = _label_list(key, train_examples, None)
-    from albertkit.config import AlbertConfig
-
-    positions = int(AlbertConfig.from_pretrained(str(model)).max_position_embeddings)
+    positions = int(source.config.max_position_embeddings)
     max_len = _sequence_length(key, max_seq_length, positions, None)
     train_features = _encode(key, train_examples, tok, label_list, max_len, training=True)
     logger.info("%s: %d training examples -> %d features", key, len(train_examples), len(train_features))
@@ -591,7 +598,7 @@ def finetune(
             # The recipe's warmup belongs to its step count; keep the same fraction for other lengths.
             warmup_steps = round((defaults.warmup_steps or 0) * max_steps / (defaults.max_steps or max_steps))
 
-    net = _load_model(key, model, _head_config(key, label_list))
+    net = _load_model(key, source, _head_config(key, label_list))
     _check_vocab(tok, net.config)
 
     eval_fn: Callable[[Any], dict[str, float]] | None = None
