@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from albertkit.checkpoint import ResolvedCheckpoint
+from albertkit.layout import MODEL_CLASSES as CLASS_FACTS
 from albertkit.pipelines.base import Pipeline, resolve_model
 from albertkit.serving.options import FAST_CHOICES
 
@@ -49,11 +50,14 @@ def resolve_fast(fast: str, device: str = "cpu") -> str:
 
 def _head_class(checkpoint: ResolvedCheckpoint) -> str:
     """The model class whose head the checkpoint carries (by its weights, then its architectures)."""
-    keys = checkpoint.keys
-    if any(k.startswith("predictions.") for k in keys):
+
+    def carries(class_name: str) -> bool:
+        return any(k.startswith(CLASS_FACTS[class_name].head_prefixes) for k in checkpoint.keys)
+
+    if carries("AlbertForMaskedLM"):
         return "AlbertForMaskedLM"
     architectures = checkpoint.config.architectures or []
-    if any(k.startswith("classifier.") for k in keys) and any(a.endswith("SequenceClassification") for a in architectures):
+    if carries("AlbertForSequenceClassification") and any(a.endswith("SequenceClassification") for a in architectures):
         return "AlbertForSequenceClassification"
     return "AlbertModel"
 
