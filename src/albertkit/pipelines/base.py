@@ -19,6 +19,9 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import Tensor
 
+from albertkit.layout import MODEL_CLASSES as CLASS_FACTS
+from albertkit.layout import TASKS
+
 __all__ = [
     "Feature",
     "Pipeline",
@@ -136,16 +139,12 @@ class Pipeline:
     @property
     def model_class(self) -> str:
         """Name of the model class that runs this task (:data:`albertkit.layout.TASKS`)."""
-        from albertkit.layout import TASKS
-
         return TASKS[self.task].model_class
 
     @property
     def head_prefixes(self) -> tuple[str, ...]:
         """State-dict prefixes of the task head; a checkpoint without them cannot serve this task."""
-        from albertkit.layout import MODEL_CLASSES
-
-        return MODEL_CLASSES[self.model_class].head_prefixes
+        return CLASS_FACTS[self.model_class].head_prefixes
 
     def __init__(
         self,
