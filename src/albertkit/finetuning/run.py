@@ -567,16 +567,16 @@ def finetune(
     train_sel, eval_sel = parse_article_range(train_articles), parse_article_range(eval_articles)
     if key in ("squad1", "squad2") and eval is not None:
         check_article_split(train, train_sel, eval, eval_sel)
-    from albertkit.checkpoint import resolve_checkpoint
-
-    source = resolve_checkpoint(model)  # one lookup for the weights, the config and the tokenizer
-    tok = _load_tokenizer(source.tokenizer_source, tokenizer)
     train_examples = _read(key, train, "train", columns, None, for_training=True, articles=train_sel)
     if max_train_examples is not None:
         train_examples = train_examples[:max_train_examples]
     if not train_examples:
         raise ValueError(f"{train}: no training examples")
     label_list = _label_list(key, train_examples, None)
+    from albertkit.checkpoint import resolve_checkpoint
+
+    source = resolve_checkpoint(model)  # one lookup for the weights, the config and the tokenizer
+    tok = _load_tokenizer(source.tokenizer_source, tokenizer)
     positions = int(source.config.max_position_embeddings)
     max_len = _sequence_length(key, max_seq_length, positions, None)
     train_features = _encode(key, train_examples, tok, label_list, max_len, training=True)
