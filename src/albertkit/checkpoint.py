@@ -28,6 +28,7 @@ import os
 import pickle
 import re
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,15 +36,28 @@ import torch
 
 from albertkit.config import CONFIG_NAME, AlbertConfig
 from albertkit.cpu import warn_bf16_slow
-from albertkit.hub import ModelNotFoundError, resolve_file, resolve_first
-from albertkit.layout import HEAD_PREFIXES_ALL, SAFE_WEIGHTS_NAME, TIED_KEYS, WEIGHTS_NAME, CheckpointError
+from albertkit.hub import resolve_file, resolve_first
+from albertkit.layout import (
+    SAFE_WEIGHTS_NAME,
+    TIED_KEYS,
+    TOKENIZER_FILES,
+    WEIGHTS_NAME,
+    CheckpointError,
+    adapt_keys,
+    fit_error,
+    is_head_key,
+)
 from albertkit.utils import atomic_folder, ordinary_permissions
 
 __all__ = [
     "CheckpointError",
+    "ResolvedCheckpoint",
+    "resolve_checkpoint",
     "checkpoint_keys",
     "load_pretrained",
     "save_pretrained",
+    "save_weights",
+    "load_weights",
     "load_state_dict_file",
     "require_trained_head",
     "resolve_device",
@@ -116,8 +130,10 @@ def require_trained_head(model: torch.nn.Module, name: str | os.PathLike, purpos
     """
     new = getattr(model, "loading_info", {}).get("new_weights") or []
     if new:
+        description = getattr(model, "head_description", "")
+        what = f" for its {description}" if description else ""
         raise CheckpointError(
-            f"{name} has no trained {type(model).__name__} head (no {', '.join(sorted(new)[:4])} weights), so "
+            f"{name} has no trained {type(model).__name__} head (no {', '.join(sorted(new)[:4])} weights{what}), so "
             f"{purpose} would use random weights; fine-tune it first (albertkit finetune) or pass a fine-tuned model"
         )
 
@@ -195,80 +211,77 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
-def _adapt_keys(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Apply the key policy; returns the adapted dict and the head keys dropped (policy 4)."""
-    from albertkit.modeling import AlbertModel
+@dataclass
+class ResolvedCheckpoint:
+    """A model name resolved once (local folder, shipped model, Hugging Face cache or hub) to its
+    config and weights file; what :func:`load_pretrained` and the tokenizer of a pipeline both read.
 
-    prefix = getattr(model, "base_model_prefix", "albert") + "."
-    is_base = isinstance(model, AlbertModel)
-    out: dict[str, torch.Tensor] = {}
-    dropped_heads: list[str] = []
-    has_prefix = any(k.startswith(prefix) for k in state)
-    has_pooler = getattr(model, "backbone", model).pooler is not None
-    for key, value in state.items():
-        if key.endswith("embeddings.position_ids") or key in TIED_KEYS:
-            continue  # policies 2 and 3
-        if not has_pooler and (key.startswith(("pooler.", prefix + "pooler."))):
-            dropped_heads.append(key)  # policy 4
-            continue
-        if is_base:
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
-            elif has_prefix:  # a head of a task checkpoint
-                dropped_heads.append(key)
-                continue
-        elif key.startswith(HEAD_PREFIXES_ALL):
-            if not key.startswith(tuple(getattr(model, "head_prefixes", ()))):
-                dropped_heads.append(key)  # another class's head
-                continue
-        elif not key.startswith(prefix):
-            key = prefix + key  # base checkpoint into a task model
-        out[key] = value
-    return out, dropped_heads
+        >>> ckpt = resolve_checkpoint("albert-mini-en")
+        >>> ckpt.weights.name, ckpt.config.hidden_size
+        ('model.safetensors', 256)
+    """
+
+    name: str
+    config: AlbertConfig
+    weights: Path
+    _keys: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def folder(self) -> Path:
+        """The folder holding the files (for a hub name: its snapshot in the Hugging Face cache)."""
+        return self.weights.parent
+
+    @property
+    def keys(self) -> list[str]:
+        """Parameter names in the weights file, read once without loading the tensors."""
+        if self._keys is None:
+            self._keys = checkpoint_keys(self.weights)
+        return self._keys
+
+    @property
+    def tokenizer_source(self) -> str:
+        """Where the tokenizer is: this folder when it holds one, else the name (the hub fetches it)."""
+        if any((self.folder / fn).is_file() for fn in TOKENIZER_FILES):
+            return str(self.folder)
+        return self.name
+
+    def __str__(self) -> str:
+        return self.name
 
 
-def _expected_keys(model: torch.nn.Module) -> set[str]:
-    keys = set(model.state_dict().keys())
-    return {k for k in keys if k not in TIED_KEYS}
-
-
-def _is_head_key(model: torch.nn.Module, key: str) -> bool:
-    heads = tuple(getattr(model, "head_prefixes", ()))
-    if key.startswith(heads):
-        return True
-    # A pooler is new when a checkpoint without one (AlbertForMaskedLM, QA...) loads into a class with one.
-    return key.endswith("pooler.weight") or key.endswith("pooler.bias")
+def resolve_checkpoint(name_or_path: str | os.PathLike | ResolvedCheckpoint) -> ResolvedCheckpoint:
+    """Find config.json and the weights of a folder or hub name (each file looked up once)."""
+    if isinstance(name_or_path, ResolvedCheckpoint):
+        return name_or_path
+    config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME))
+    weights = resolve_first(name_or_path, (SAFE_WEIGHTS_NAME, WEIGHTS_NAME))
+    return ResolvedCheckpoint(str(name_or_path), config, weights)
 
 
 def load_pretrained(
     cls: type[M],
-    name_or_path: str | os.PathLike,
+    name_or_path: str | os.PathLike | ResolvedCheckpoint,
     *,
     config: AlbertConfig | None = None,
+    require_head: bool | str = False,
     dtype: torch.dtype | str | None = None,
     device: torch.device | str | None = None,
-    quantize: str | None = None,
     **config_overrides: Any,
 ) -> M:
     """Build ``cls`` from a folder / hub name holding config.json and weights (see module doc).
 
-    ``quantize="int8"`` applies :func:`albertkit.fast.quantize_int8` (dynamic int8 Linear layers).
+    The class tells the policy what it is through its attributes (``base_model_prefix``,
+    ``head_prefixes``, ``backbone``); nothing here knows the model classes. ``require_head``: refuse
+    (:func:`require_trained_head`) a checkpoint without this class's trained head instead of
+    initialising one; a string says what the model is for ("running the fill-mask pipeline").
     """
-    if quantize not in (None, "int8"):
-        raise ValueError(f"quantize must be None or 'int8', got {quantize!r} (bf16: pass dtype='bfloat16')")
-    if config is None:
-        config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME))
-    if config_overrides:
-        data = config.to_dict()
-        data.update(config_overrides)
-        if "num_labels" in config_overrides and "id2label" not in config_overrides:
-            data.pop("id2label", None)
-            data.pop("label2id", None)
-        config = AlbertConfig.from_dict(data)
-    try:
-        weights = resolve_first(name_or_path, (SAFE_WEIGHTS_NAME, WEIGHTS_NAME))
-    except ModelNotFoundError:
-        raise
+    if config is None or isinstance(name_or_path, ResolvedCheckpoint):
+        source = resolve_checkpoint(name_or_path)
+        name, weights = source.name, source.weights
+        config = config if config is not None else source.config
+    else:  # a config given by the caller: only the weights are looked up
+        name, weights = str(name_or_path), resolve_first(name_or_path, (SAFE_WEIGHTS_NAME, WEIGHTS_NAME))
+    config = config.with_overrides(config_overrides)
     state = load_state_dict_file(weights)
     target_dtype = resolve_dtype(dtype)
     if target_dtype is None and config.torch_dtype in ("bfloat16", "float16") and dtype == "auto":
@@ -276,19 +289,21 @@ def load_pretrained(
 
     with torch.device("meta"):
         model = cls(config)  # type: ignore[call-arg]
-    state, dropped = _adapt_keys(model, state, str(weights))
-    expected = _expected_keys(model)
+    heads = tuple(getattr(model, "head_prefixes", ()))
+    backbone = getattr(model, "backbone", model)
+    state, dropped = adapt_keys(
+        state,
+        prefix=getattr(model, "base_model_prefix", "albert") + ".",
+        is_base=backbone is model,
+        has_pooler=backbone.pooler is not None,
+        head_prefixes=heads,
+    )
+    expected = {k for k in model.state_dict() if k not in TIED_KEYS}
     missing = sorted(expected - state.keys())
-    unexpected = sorted(state.keys() - expected)
-    new_head = [k for k in missing if _is_head_key(model, k)]
-    missing = [k for k in missing if not _is_head_key(model, k)]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} weight(s): {', '.join(missing[:20])}")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} weight(s): {', '.join(unexpected[:20])}")
-        raise CheckpointError(f"{weights} does not fit {cls.__name__}: " + "; ".join(parts))
+    new_head = [k for k in missing if is_head_key(k, heads)]
+    error = fit_error(weights, cls.__name__, [k for k in missing if not is_head_key(k, heads)], state.keys() - expected)
+    if error is not None:
+        raise error
     shape_errors = []
     model_state = model.state_dict()
     for key, value in state.items():
@@ -299,6 +314,9 @@ def load_pretrained(
             f"{weights} does not fit {cls.__name__} as its config.json describes it ({len(shape_errors)} shape "
             f"mismatch(es); was config.json edited or taken from another model?): " + "; ".join(shape_errors[:10])
         )
+    model.loading_info = {"new_weights": new_head, "dropped_weights": dropped}  # type: ignore[attr-defined]
+    if require_head:
+        require_trained_head(model, name, require_head if isinstance(require_head, str) else "using it")
 
     # Materialise: real (initialised) tensors for new heads, checkpoint tensors for the rest.
     model = model.to_empty(device="cpu")
@@ -319,11 +337,6 @@ def load_pretrained(
             warn_bf16_slow()  # correct everywhere, slower than fp32 without native bf16
     if device is not None:
         model = model.to(resolve_device(device))
-    if quantize == "int8":
-        from albertkit.fast import quantize_int8
-
-        model = quantize_int8(model, inplace=True)
-    model.loading_info = {"new_weights": new_head, "dropped_weights": dropped}  # type: ignore[attr-defined]
     return model
 
 
@@ -373,3 +386,40 @@ def save_pretrained(
         else:
             torch.save(state, tmp / WEIGHTS_NAME)
     return folder
+
+
+def save_weights(model: torch.nn.Module, folder: str | os.PathLike) -> Path:
+    """``model.save_pretrained(folder)`` (HF layout), or a bare ``model.safetensors`` for other modules
+    (a training checkpoint of any ``nn.Module``), written atomically."""
+    folder = Path(folder)
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(folder)
+        return folder
+    from safetensors.torch import save_file
+
+    with atomic_folder(folder) as tmp:
+        # clone: safetensors refuses tensors that share storage (tied weights).
+        save_file({k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}, str(tmp / SAFE_WEIGHTS_NAME))
+    return folder
+
+
+def load_weights(model: torch.nn.Module, folder: str | os.PathLike) -> None:
+    """Load the weights :func:`save_weights` wrote into ``model`` in place (resuming training).
+
+    Unlike :func:`load_pretrained` no key policy applies: the keys are the model's own; a tied copy
+    may be absent, anything else missing or unexpected raises :class:`CheckpointError`.
+    """
+    folder = Path(folder)
+    files = [folder / n for n in (SAFE_WEIGHTS_NAME, WEIGHTS_NAME) if (folder / n).is_file()]
+    if not files:
+        raise CheckpointError(f"{folder}: no {SAFE_WEIGHTS_NAME} or {WEIGHTS_NAME}")
+    state = load_state_dict_file(files[0])
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise CheckpointError(f"{folder}: weights not in this model: {', '.join(result.unexpected_keys[:5])}")
+    # A missing key is fine only when it shares storage with a key that was loaded (tied weights).
+    own = model.state_dict(keep_vars=True)
+    loaded = {own[k].data_ptr() for k in state if k in own}
+    missing = [k for k in result.missing_keys if own[k].data_ptr() not in loaded]
+    if missing:
+        raise CheckpointError(f"{folder}: checkpoint lacks weights {', '.join(missing[:5])}")

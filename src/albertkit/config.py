@@ -228,6 +228,22 @@ class AlbertConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
 
+    def with_overrides(self, overrides: dict[str, Any]) -> "AlbertConfig":
+        """The config of a loaded checkpoint with the caller's field overrides, as a model's
+        ``from_pretrained(name, num_labels=3)`` applies them: new labels drop the stored label names.
+
+            >>> AlbertConfig.from_name("tiny", num_labels=2).with_overrides({"num_labels": 3}).num_labels
+            3
+        """
+        if not overrides:
+            return self
+        data = self.to_dict()
+        data.update(overrides)
+        if "num_labels" in overrides and "id2label" not in overrides:
+            data.pop("id2label", None)
+            data.pop("label2id", None)
+        return AlbertConfig.from_dict(data)
+
 
 def _preset(
     hidden: int, layers: int, heads: int, inter: int, v2: bool, dropout: float | None = None

@@ -8,21 +8,14 @@ from __future__ import annotations
 import argparse
 import logging
 
+from albertkit.layout import EXPORT_TASKS, TASK_TO_CLASS
+
 logger = logging.getLogger(__name__)
 
 # Opsets the TorchScript exporter writes this graph in (LayerNormalization is opset 17; older ones decompose it).
 MIN_OPSET, MAX_OPSET = 14, 20
 
-TASKS = (
-    "fill-mask",
-    "features",
-    "base",
-    "pretraining",
-    "text-classification",
-    "token-classification",
-    "question-answering",
-    "multiple-choice",
-)
+TASKS = EXPORT_TASKS  # the export tasks of the one task table (albertkit.layout.TASKS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,22 +39,18 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
     try:
         from albertkit.fast import export_onnx, _require_onnx
-        from albertkit.layout import TASK_TO_CLASS
 
         _require_onnx()
     except ImportError as exc:
         raise CommandError(str(exc)) from None
-    import albertkit.modeling as modeling
+    from albertkit.modeling import MODEL_CLASSES
 
     if not str(args.output).endswith(".onnx"):
         raise CommandError(f"OUTPUT must be a .onnx file, got {args.output!r}")
     if not MIN_OPSET <= args.opset <= MAX_OPSET:
         raise CommandError(f"--opset {args.opset} is not supported; use {MIN_OPSET} to {MAX_OPSET} (default 17)")
-    cls = getattr(modeling, TASK_TO_CLASS[args.task])
-    model = cls.from_pretrained(args.model)
-    from albertkit.checkpoint import require_trained_head
-
-    require_trained_head(model, args.model, f"exporting it for {args.task}")
+    cls = MODEL_CLASSES[TASK_TO_CLASS[args.task]]
+    model = cls.from_pretrained(args.model, require_head=f"exporting it for {args.task}")
     try:
         path = export_onnx(model, args.output, int8=args.int8, opset=args.opset)
     except (RuntimeError, TypeError) as exc:  # the exporter's messages can carry a whole graph: first line only

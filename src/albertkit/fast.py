@@ -25,7 +25,6 @@ import logging
 import os
 import tempfile
 import warnings
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,9 @@ from torch import Tensor, nn
 from albertkit.config import AlbertConfig
 from albertkit.cpu import cpu_capability, warn_bf16_slow
 from albertkit.fused import fuse_cpu_layers
-from albertkit.layout import TASK_TO_CLASS  # noqa: F401  (re-exported: where it lived before)
+from albertkit.layout import FAST_MODES, TASK_TO_CLASS  # noqa: F401  (TASK_TO_CLASS re-exported: where it lived before)
+from albertkit.modeling import MODEL_CLASSES
+from albertkit.quantization import quantize_int8
 
 __all__ = [
     "MODES",
@@ -52,21 +53,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MODES = ("fp32", "bf16", "int8", "onnx", "onnx-int8", "auto")
+MODES = FAST_MODES
 ONNX_INSTALL_HINT = "ONNX export / ONNX Runtime need the optional extras: pip install 'albertkit[onnx]'"
-
-# Per class: the extra inputs its graph takes (beyond input_ids / attention_mask / token_type_ids) and
-# the output fields it returns, in order.
-_EXPORT_SPECS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "AlbertModel": ((), ("last_hidden_state", "pooler_output")),
-    "AlbertForPreTraining": (("masked_lm_positions",), ("prediction_logits", "sop_logits")),
-    "AlbertForMaskedLM": (("masked_lm_positions",), ("logits",)),
-    "AlbertForSequenceClassification": ((), ("logits",)),
-    "AlbertForTokenClassification": ((), ("logits",)),
-    "AlbertForQuestionAnswering": ((), ("start_logits", "end_logits")),
-    "AlbertForMultipleChoice": ((), ("logits",)),
-}
-
 
 # ------------------------------------------------------------------------------ bf16
 def bf16_supported(device: torch.device | str = "cpu") -> bool:
@@ -97,31 +85,6 @@ def to_bf16(model: nn.Module, *, strict: bool = False) -> nn.Module:
     return model.to(torch.bfloat16)
 
 
-# ------------------------------------------------------------------------------ int8
-def quantize_int8(model: nn.Module, *, inplace: bool = False) -> nn.Module:
-    """Dynamic int8 quantization of the encoder's Linear layers (weights int8 per channel, activations
-    quantized per batch at run time), with PyTorch's own kernels.
-
-    The embeddings, the E -> H mapping and the tied MLM decoder stay fp32: the decoder shares its
-    weight with the embeddings and decides the top-1 prediction, and the other two are tiny.
-    PyTorch 2.13 marks ``torch.ao.quantization.quantize_dynamic`` deprecated in favour of torchao,
-    which is not installed here; the eager kernels still work and the warning is silenced.
-    """
-    if not inplace:
-        model = copy.deepcopy(model)
-    model = model.float().eval()
-    backbone = getattr(model, "backbone", model)
-    targets = [name for name, m in backbone.encoder.albert_layer_groups.named_modules() if type(m) is nn.Linear]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
-
-        qconfig = per_channel_dynamic_qconfig if per_channel_dynamic_qconfig is not None else default_dynamic_qconfig
-        quantize_dynamic(backbone.encoder.albert_layer_groups, {name: qconfig for name in targets}, inplace=True)
-    return model
-
-
 # ------------------------------------------------------------------------------ ONNX
 def _require_onnx() -> None:
     try:
@@ -146,15 +109,14 @@ class _ExportWrapper(nn.Module):
         return tuple(getattr(out, name) for name in self.outputs)
 
 
-def _example_inputs(cls_name: str, config: AlbertConfig) -> tuple[Tensor, ...]:
+def _example_inputs(model: nn.Module, config: AlbertConfig) -> tuple[Tensor, ...]:
     B, T, C = 2, 8, 2
-    shape = (B, C, T) if cls_name == "AlbertForMultipleChoice" else (B, T)
+    shape = (B, C, T) if model.choice_inputs else (B, T)
     ids = torch.randint(5, config.vocab_size, shape)
     mask = torch.ones(shape, dtype=torch.long)
     mask.view(-1, T)[0, -2:] = 0  # padding, so the traced graph keeps the masking ops
     tt = torch.zeros(shape, dtype=torch.long)
-    extra = _EXPORT_SPECS[cls_name][0]
-    if "masked_lm_positions" in extra:
+    if "masked_lm_positions" in model.export_inputs:
         return ids, mask, tt, torch.tensor([[1, 2], [3, 0]])
     return ids, mask, tt
 
@@ -175,14 +137,14 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, int8: bool = False
     from albertkit.utils import atomic_path
 
     cls_name = type(model).__name__
-    if cls_name not in _EXPORT_SPECS:
-        raise TypeError(f"cannot export {cls_name}; one of: {', '.join(_EXPORT_SPECS)}")
-    extra, outputs = _EXPORT_SPECS[cls_name]
+    if not getattr(model, "export_outputs", ()):
+        raise TypeError(f"cannot export {cls_name}; one of: {', '.join(MODEL_CLASSES)}")
+    extra, outputs = model.export_inputs, model.export_outputs
     model = copy.deepcopy(model).float().eval()
     wrapper = _ExportWrapper(model, outputs, extra)
-    example = _example_inputs(cls_name, model.config)
+    example = _example_inputs(model, model.config)
     inputs = ("input_ids", "attention_mask", "token_type_ids") + extra
-    seq_axes = {0: "batch", 1: "choices", 2: "sequence"} if cls_name == "AlbertForMultipleChoice" else {0: "batch", 1: "sequence"}
+    seq_axes = {0: "batch", 1: "choices", 2: "sequence"} if model.choice_inputs else {0: "batch", 1: "sequence"}
     dynamic_axes: dict[str, dict[int, str]] = {name: seq_axes for name in inputs[:3]}
     if extra:
         dynamic_axes["masked_lm_positions"] = {0: "batch", 1: "positions"}
@@ -343,9 +305,7 @@ class OrtModel:
         self.config = AlbertConfig.from_dict(__import__("json").loads(meta["albertkit_config"]))
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
-        import albertkit.modeling as modeling
-
-        self._output_cls = _output_class(getattr(modeling, self.class_name))
+        self._output_cls = MODEL_CLASSES[self.class_name].output_class
 
     # torch-model look-alikes used by pipelines
     device = torch.device("cpu")
@@ -386,20 +346,6 @@ class OrtModel:
 
     def __repr__(self) -> str:
         return f"OrtModel({self.class_name}, {str(self.path)!r})"
-
-
-def _output_class(cls: type) -> type:
-    import albertkit.modeling as modeling
-
-    return {
-        "AlbertModel": modeling.BaseModelOutputWithPooling,
-        "AlbertForPreTraining": modeling.AlbertForPreTrainingOutput,
-        "AlbertForMaskedLM": modeling.MaskedLMOutput,
-        "AlbertForSequenceClassification": modeling.SequenceClassifierOutput,
-        "AlbertForTokenClassification": modeling.TokenClassifierOutput,
-        "AlbertForQuestionAnswering": modeling.QuestionAnsweringModelOutput,
-        "AlbertForMultipleChoice": modeling.MultipleChoiceModelOutput,
-    }[cls.__name__]
 
 
 # ----------------------------------------------------------------------------- entry

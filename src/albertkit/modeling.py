@@ -18,6 +18,7 @@ positions, C choices.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterator
 
@@ -26,7 +27,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from albertkit.checkpoint import ResolvedCheckpoint, load_pretrained, save_pretrained
 from albertkit.config import AlbertConfig
+from albertkit.layout import MODEL_CLASSES as _FACTS
+from albertkit.quantization import quantize_int8
 
 __all__ = [
     "AlbertPreTrainedModel",
@@ -45,6 +49,7 @@ __all__ = [
     "TokenClassifierOutput",
     "QuestionAnsweringModelOutput",
     "MultipleChoiceModelOutput",
+    "MODEL_CLASSES",
 ]
 
 
@@ -343,11 +348,30 @@ class AlbertTransformer(nn.Module):
 
 # ------------------------------------------------------------------------ base class
 class AlbertPreTrainedModel(nn.Module):
-    """Shared machinery: weight init, checkpoint loading/saving, dtype/device, gradient checkpointing."""
+    """Shared machinery: weight init, checkpoint loading/saving, dtype/device, gradient checkpointing.
+
+    Per-class facts are class attributes: ``output_class`` (set by each class) and, from the
+    torch-free table :data:`albertkit.layout.MODEL_CLASSES` that the Keras classes read too,
+    ``head_prefixes`` (checkpoint keys of the head), ``head_description``, ``export_inputs`` / ``export_outputs`` (the
+    ONNX graph's extra inputs and its outputs).
+    """
 
     base_model_prefix = "albert"
-    # Keys of a checkpoint that belong to this class's head (not to the backbone).
     head_prefixes: tuple[str, ...] = ()
+    head_description = ""
+    export_inputs: tuple[str, ...] = ()
+    export_outputs: tuple[str, ...] = ()
+    output_class: type[ModelOutput] = ModelOutput
+    choice_inputs = False  # inputs are [B, C, T] (multiple choice), not [B, T]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        facts = _FACTS.get(cls.__name__)
+        if facts is not None:  # a user's subclass keeps its parent's facts
+            cls.head_prefixes = facts.head_prefixes
+            cls.head_description = facts.head_description
+            cls.export_inputs = facts.export_inputs
+            cls.export_outputs = facts.export_outputs
 
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__()
@@ -421,35 +445,40 @@ class AlbertPreTrainedModel(nn.Module):
     def gradient_checkpointing_disable(self) -> None:
         self.backbone.encoder.gradient_checkpointing = False
 
-    # -- checkpoints (implemented in albertkit.checkpoint)
+    # -- checkpoints (the key policy is in albertkit.checkpoint)
     @classmethod
     def from_pretrained(
         cls,
-        name_or_path: str,
+        name_or_path: str | os.PathLike | ResolvedCheckpoint,
         *,
         config: AlbertConfig | None = None,
+        require_head: bool | str = False,
         dtype: torch.dtype | str | None = None,
         device: torch.device | str | None = None,
         quantize: str | None = None,
         **config_overrides: Any,
     ) -> "AlbertPreTrainedModel":
-        """Load a Hugging Face layout folder or hub name.
+        """Load a Hugging Face layout folder, a hub name, or a :class:`~albertkit.checkpoint.ResolvedCheckpoint`.
 
-            >>> model = AlbertForMaskedLM.from_pretrained("albert-base-v2")  # doctest: +SKIP
+        The one loading call of albertkit (pipelines, fine-tuning, export, serve, the CLI).
+        ``require_head``: refuse a checkpoint without this class's trained head, instead of
+        initialising one for fine-tuning; a string names the purpose in the error. ``dtype``
+        (``"bfloat16"``, ``"auto"``: the checkpoint's), ``device``; ``quantize="int8"``: dynamic int8
+        encoder Linears after loading (:func:`albertkit.fast.quantize_int8`). Other keywords
+        override config fields (``num_labels=3``).
+
+            >>> model = AlbertForMaskedLM.from_pretrained("albert-base-v2", require_head=True)  # doctest: +SKIP
         """
-        from albertkit.checkpoint import load_pretrained
+        if quantize not in (None, "int8"):
+            raise ValueError(f"quantize must be None or 'int8', got {quantize!r} (bf16: pass dtype='bfloat16')")
+        model = load_pretrained(
+            cls, name_or_path, config=config, require_head=require_head, dtype=dtype, device=device, **config_overrides
+        )
+        return quantize_int8(model, inplace=True) if quantize == "int8" else model
 
-        return load_pretrained(cls, name_or_path, config=config, dtype=dtype, device=device, quantize=quantize, **config_overrides)
-
-    def save_pretrained(self, folder: str, *, safe_serialization: bool = True) -> None:
+    def save_pretrained(self, folder: str | os.PathLike, *, safe_serialization: bool = True) -> None:
         """Write ``config.json`` + ``model.safetensors`` that transformers loads, atomically."""
-        from albertkit.checkpoint import save_pretrained
-
         save_pretrained(self, folder, safe_serialization=safe_serialization)
-
-
-def _hf_architecture(model: nn.Module) -> str:
-    return type(model).__name__
 
 
 class AlbertModel(AlbertPreTrainedModel):
@@ -461,7 +490,7 @@ class AlbertModel(AlbertPreTrainedModel):
         (torch.Size([1, 4, 16]), torch.Size([1, 16]))
     """
 
-    base_model_prefix = "albert"
+    output_class = BaseModelOutputWithPooling
 
     def __init__(self, config: AlbertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
@@ -554,7 +583,7 @@ class AlbertForPreTraining(AlbertPreTrainedModel):
     and ``masked_lm_labels`` [B, P] (-100 for padding) replace the [B, T] ``labels``.
     """
 
-    head_prefixes = ("predictions.", "sop_classifier.")
+    output_class = AlbertForPreTrainingOutput
 
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__(config)
@@ -603,7 +632,7 @@ class AlbertForPreTraining(AlbertPreTrainedModel):
 class AlbertForMaskedLM(AlbertPreTrainedModel):
     """Backbone (no pooler, as HF) + MLM head. ``masked_lm_positions`` [B, P] limits the head to P positions."""
 
-    head_prefixes = ("predictions.",)
+    output_class = MaskedLMOutput
 
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__(config)
@@ -641,7 +670,7 @@ class AlbertForMaskedLM(AlbertPreTrainedModel):
 class AlbertForSequenceClassification(AlbertPreTrainedModel):
     """Pooled output -> dropout -> ``classifier``; regression / single-label / multi-label as HF decides."""
 
-    head_prefixes = ("classifier.",)
+    output_class = SequenceClassifierOutput
 
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__(config)
@@ -692,7 +721,7 @@ class AlbertForSequenceClassification(AlbertPreTrainedModel):
 class AlbertForTokenClassification(AlbertPreTrainedModel):
     """Sequence output -> dropout -> ``classifier`` per token; CE with -100 ignored."""
 
-    head_prefixes = ("classifier.",)
+    output_class = TokenClassifierOutput
 
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__(config)
@@ -729,7 +758,7 @@ class AlbertForTokenClassification(AlbertPreTrainedModel):
 class AlbertForQuestionAnswering(AlbertPreTrainedModel):
     """Extractive QA: ``qa_outputs`` Linear(H, 2) -> start/end logits; loss = mean of two CEs."""
 
-    head_prefixes = ("qa_outputs.",)
+    output_class = QuestionAnsweringModelOutput
 
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__(config)
@@ -774,7 +803,8 @@ class AlbertForQuestionAnswering(AlbertPreTrainedModel):
 class AlbertForMultipleChoice(AlbertPreTrainedModel):
     """Inputs [B, C, T] -> [B*C, T] -> pooled -> dropout -> ``classifier`` Linear(H, 1) -> logits [B, C]."""
 
-    head_prefixes = ("classifier.",)
+    output_class = MultipleChoiceModelOutput
+    choice_inputs = True
 
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__(config)
@@ -818,15 +848,7 @@ class AlbertForMultipleChoice(AlbertPreTrainedModel):
         return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-TASK_CLASSES: dict[str, type[AlbertPreTrainedModel]] = {
-    cls.__name__: cls
-    for cls in (
-        AlbertModel,
-        AlbertForPreTraining,
-        AlbertForMaskedLM,
-        AlbertForSequenceClassification,
-        AlbertForTokenClassification,
-        AlbertForQuestionAnswering,
-        AlbertForMultipleChoice,
-    )
-}
+# Class name -> class, for every class of the table (an ONNX graph's metadata, a config's
+# ``architectures``, the task table name classes by name).
+MODEL_CLASSES: dict[str, type[AlbertPreTrainedModel]] = {name: globals()[name] for name in _FACTS}
+TASK_CLASSES = MODEL_CLASSES  # its former name

@@ -44,6 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from albertkit.batching import predict
+from albertkit.checkpoint import load_weights, save_weights
 from albertkit.distributed import Dist as _Dist
 from albertkit.distributed import Position as _Position
 from albertkit.distributed import Stream as _Stream
@@ -171,40 +172,9 @@ def _cpu_has_bf16() -> bool:
 # Model files
 
 
-def save_model(model: nn.Module, folder: str | os.PathLike) -> Path:
-    """``model.save_pretrained(folder)`` (HF layout), or a ``model.safetensors`` for plain modules."""
-    folder = Path(folder)
-    if hasattr(model, "save_pretrained"):
-        model.save_pretrained(folder)
-        return folder
-    from safetensors.torch import save_file
-
-    with atomic_folder(folder) as tmp:
-        # clone: safetensors refuses tensors that share storage (tied weights).
-        save_file({k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-    return folder
-
-
-def load_model_state(model: nn.Module, folder: str | os.PathLike) -> None:
-    """Load weights written by :func:`save_model` into ``model`` (tied copies may be absent)."""
-    folder = Path(folder)
-    if (folder / "model.safetensors").is_file():
-        from safetensors.torch import load_file
-
-        state = load_file(str(folder / "model.safetensors"))
-    elif (folder / "pytorch_model.bin").is_file():
-        state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    else:
-        raise TrainingStateError(f"{folder}: no model.safetensors or pytorch_model.bin")
-    result = model.load_state_dict(state, strict=False)
-    if result.unexpected_keys:
-        raise TrainingStateError(f"{folder}: weights not in this model: {', '.join(result.unexpected_keys[:5])}")
-    # A missing key is fine only when it shares storage with a key that was loaded (tied weights).
-    own = model.state_dict(keep_vars=True)
-    loaded = {own[k].data_ptr() for k in state if k in own}
-    missing = [k for k in result.missing_keys if own[k].data_ptr() not in loaded]
-    if missing:
-        raise TrainingStateError(f"{folder}: checkpoint lacks weights {', '.join(missing[:5])}")
+# The weight files of a training checkpoint: albertkit.checkpoint's, under their former names here.
+save_model = save_weights
+load_model_state = load_weights
 
 
 def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:

@@ -21,13 +21,16 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from albertkit.finetuning.kinds import FINETUNING_TASKS, EvalData, FinetuningTask, TableColumns, get_task, task_key
 from albertkit.finetuning.readers import _article_indices, parse_article_range, squad_article_count
 from albertkit.utils import atomic_write_text, check_positive
+
+if TYPE_CHECKING:
+    from albertkit.checkpoint import ResolvedCheckpoint
 
 __all__ = ["TASKS", "finetune", "evaluate", "primary_metric", "check_article_split"]
 
@@ -90,10 +93,12 @@ def _split_record(path: str | os.PathLike, articles: slice | None, examples: lis
             "titles": titles, "questions": len(examples)}
 
 
-def _load_model(task: str | FinetuningTask, path: str | os.PathLike, overrides: dict[str, Any], device: Any = None) -> Any:
-    """Load ``path`` with the task's head (new head weights are initialised and reported). A
-    pretraining checkpoint's MLM + SOP heads are dropped by the loader, as transformers does."""
-    return get_task(task).model_class.from_pretrained(str(path), device=device, **overrides)
+def _load_model(task: str | FinetuningTask, path: str | os.PathLike | ResolvedCheckpoint, overrides: dict[str, Any],
+                device: Any = None, require_head: bool | str = False) -> Any:
+    """Load ``path`` with the task's head (new head weights are initialised and reported, unless
+    ``require_head`` refuses them). A pretraining checkpoint's MLM + SOP heads are dropped by the
+    loader, as transformers does."""
+    return get_task(task).model_class.from_pretrained(path, require_head=require_head, device=device, **overrides)
 
 
 _OUTPUTS = ("logits", "start_logits", "end_logits")  # what scoring reads from a model's output
@@ -198,17 +203,17 @@ def evaluate(
     key = task_key(task)
     spec = get_task(key)
     columns = columns or TableColumns()
-    tok = _load_tokenizer(model if isinstance(model, (str, os.PathLike)) else "", tokenizer)
+    from albertkit.checkpoint import resolve_checkpoint
+
+    source = resolve_checkpoint(model) if isinstance(model, (str, os.PathLike)) else None  # one lookup for both
+    tok = _load_tokenizer(source.tokenizer_source if source is not None else "", tokenizer)
     name = str(model) if isinstance(model, (str, os.PathLike)) else "the model"
     if isinstance(model, (str, os.PathLike)):
         from albertkit.checkpoint import resolve_device
 
         dev = resolve_device(device)
-        from albertkit.checkpoint import require_trained_head
-
         name = str(model)
-        model = _load_model(spec, model, {}, dev)
-        require_trained_head(model, name, f"evaluating it on {key}")
+        model = _load_model(spec, source, {}, dev, require_head=f"evaluating it on {key}")
     label_list = spec.label_list(None, model.config)
     spec.check_head(model.config, label_list, name)
     _check_vocab(tok, model.config)
@@ -300,16 +305,17 @@ def finetune(
     train_sel, eval_sel = parse_article_range(train_articles), parse_article_range(eval_articles)
     if spec.article_ranges and eval is not None:
         check_article_split(train, train_sel, eval, eval_sel)
-    tok = _load_tokenizer(model, tokenizer)
     train_examples = spec.read(train, "train", columns, None, for_training=True, articles=train_sel)
     if max_train_examples is not None:
         train_examples = train_examples[:max_train_examples]
     if not train_examples:
         raise ValueError(f"{train}: no training examples")
     label_list = spec.label_list(train_examples, None)
-    from albertkit.config import AlbertConfig
+    from albertkit.checkpoint import resolve_checkpoint
 
-    positions = int(AlbertConfig.from_pretrained(str(model)).max_position_embeddings)
+    source = resolve_checkpoint(model)  # one lookup for the weights, the config and the tokenizer
+    tok = _load_tokenizer(source.tokenizer_source, tokenizer)
+    positions = int(source.config.max_position_embeddings)
     max_len = _sequence_length(key, max_seq_length, positions, None)
     train_features = spec.encode(train_examples, tok, label_list, max_len, training=True)
     logger.info("%s: %d training examples -> %d features", key, len(train_examples), len(train_features))
@@ -330,7 +336,7 @@ def finetune(
             # The recipe's warmup belongs to its step count; keep the same fraction for other lengths.
             warmup_steps = round((defaults.warmup_steps or 0) * max_steps / (defaults.max_steps or max_steps))
 
-    net = _load_model(spec, model, spec.head_config(label_list))
+    net = _load_model(spec, source, spec.head_config(label_list))
     _check_vocab(tok, net.config)
 
     eval_fn: Callable[[Any], dict[str, float]] | None = None

@@ -24,7 +24,7 @@ import numpy as np
 
 from albertkit.config import CONFIG_NAME, AlbertConfig
 from albertkit.hub import resolve_file, resolve_first
-from albertkit.layout import HEAD_PREFIXES_ALL, SAFE_WEIGHTS_NAME, TIED_KEYS, WEIGHTS_NAME, CheckpointError
+from albertkit.layout import SAFE_WEIGHTS_NAME, WEIGHTS_NAME, CheckpointError, adapt_keys, fit_error, is_head_key
 from albertkit.utils import atomic_folder, ordinary_permissions
 
 __all__ = ["hf_variables", "read_weights", "load_pretrained", "save_pretrained"]
@@ -116,70 +116,28 @@ def _read_bf16_safetensors(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def _adapt_keys(model: Any, state: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[str]]:
-    """The key policy of albertkit.checkpoint, for a Keras model; returns the state and the dropped head keys."""
-    from albertkit.keras.models import AlbertModel
-
-    prefix = model.base_model_prefix + "."
-    is_base = isinstance(model, AlbertModel)
-    has_prefix = any(k.startswith(prefix) for k in state)
-    has_pooler = model.backbone.pooler is not None
-    out: dict[str, np.ndarray] = {}
-    dropped: list[str] = []
-    for key, value in state.items():
-        if key.endswith("embeddings.position_ids") or key in TIED_KEYS:
-            continue  # policies 2 and 3
-        if not has_pooler and key.startswith(("pooler.", prefix + "pooler.")):
-            dropped.append(key)  # policy 4
-            continue
-        if is_base:
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
-            elif has_prefix:  # a head of a task checkpoint
-                dropped.append(key)
-                continue
-        elif key.startswith(HEAD_PREFIXES_ALL):
-            if not key.startswith(model.head_prefixes):
-                dropped.append(key)  # another class's head
-                continue
-        elif not key.startswith(prefix):
-            key = prefix + key  # policy 1: a base checkpoint into a task model
-        out[key] = value
-    return out, dropped
-
-
-def _config_with(config: AlbertConfig, overrides: dict[str, Any]) -> AlbertConfig:
-    data = config.to_dict()
-    data.update(overrides)
-    if "num_labels" in overrides and "id2label" not in overrides:  # new labels replace the checkpoint's names
-        data.pop("id2label", None)
-        data.pop("label2id", None)
-    return AlbertConfig.from_dict(data)
-
-
 def load_pretrained(cls: type, name_or_path: str | os.PathLike, *, config: AlbertConfig | None = None, **config_overrides: Any) -> Any:
     """Build ``cls`` (a Keras ALBERT class) from a folder or hub name holding config.json and weights."""
     if config is None:
         config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME))
-    if config_overrides:
-        config = _config_with(config, config_overrides)
+    config = config.with_overrides(config_overrides)
     weights = resolve_first(name_or_path, (SAFE_WEIGHTS_NAME, WEIGHTS_NAME))
     state = read_weights(weights)
     model = cls(config).build_weights()
     targets = hf_variables(model)
-    state, dropped = _adapt_keys(model, state)
-    is_head = lambda k: k.startswith(model.head_prefixes) or k.endswith(("pooler.weight", "pooler.bias"))  # noqa: E731
+    heads = model.head_prefixes
+    state, dropped = adapt_keys(
+        state,
+        prefix=model.base_model_prefix + ".",
+        is_base=model.backbone is model,
+        has_pooler=model.backbone.pooler is not None,
+        head_prefixes=heads,
+    )
     missing = sorted(targets.keys() - state.keys())
-    new_head = [k for k in missing if is_head(k)]
-    missing = [k for k in missing if not is_head(k)]
-    unexpected = sorted(state.keys() - targets.keys())
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} weight(s): {', '.join(missing[:20])}")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} weight(s): {', '.join(unexpected[:20])}")
-        raise CheckpointError(f"{weights} does not fit {cls.__name__}: " + "; ".join(parts))
+    new_head = [k for k in missing if is_head_key(k, heads)]
+    error = fit_error(weights, cls.__name__, [k for k in missing if not is_head_key(k, heads)], state.keys() - targets.keys())
+    if error is not None:
+        raise error
     shape_errors = []
     for key, value in state.items():
         variable, transposed = targets[key]

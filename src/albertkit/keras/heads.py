@@ -19,6 +19,7 @@ from keras import ops
 from albertkit.config import AlbertConfig
 from albertkit.keras.layers import ACT2FN, dense, layer_norm
 from albertkit.keras.models import AlbertModel, AlbertPreTrainedModel
+from albertkit.layout import MODEL_CLASSES
 
 __all__ = [
     "AlbertForPreTraining",
@@ -92,8 +93,6 @@ class _TaskModel(AlbertPreTrainedModel):
 class AlbertForPreTraining(_TaskModel):
     """Backbone + MLM head + SOP head: ``prediction_logits`` [B, T, V], ``sop_logits`` [B, 2]."""
 
-    head_prefixes = ("predictions.", "sop_classifier.")
-
     def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.predictions = AlbertMLMHead(config, name="predictions")
@@ -114,7 +113,6 @@ class AlbertForPreTraining(_TaskModel):
 class AlbertForMaskedLM(_TaskModel):
     """Backbone (no pooler, as HF) + MLM head: ``logits`` [B, T, V]."""
 
-    head_prefixes = ("predictions.",)
     pooled = False
 
     def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
@@ -129,47 +127,38 @@ class AlbertForMaskedLM(_TaskModel):
         return {"logits": self.predictions(out["last_hidden_state"], self.albert.embeddings.word_embeddings.embeddings)}
 
 
-class AlbertForSequenceClassification(_TaskModel):
+class _Classifier(_TaskModel):
+    """Backbone output ``features`` -> dropout -> ``classifier``: ``logits``."""
+
+    features = "pooler_output"
+
+    def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self.dropout = keras.layers.Dropout(config.classifier_dropout_prob)
+        self.classifier = dense(config.num_labels, config, "classifier")
+
+    def head_layers(self) -> list[keras.layers.Layer]:
+        return [self.classifier]
+
+    def call(self, inputs: Any, attention_mask: Any = None, token_type_ids: Any = None, training: bool = False) -> dict[str, Any]:
+        out = self._backbone(inputs, attention_mask, token_type_ids, training)
+        return {"logits": self.classifier(self.dropout(out[self.features], training=training))}
+
+
+class AlbertForSequenceClassification(_Classifier):
     """Pooled output -> dropout -> ``classifier``: ``logits`` [B, num_labels]."""
 
-    head_prefixes = ("classifier.",)
 
-    def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        self.dropout = keras.layers.Dropout(config.classifier_dropout_prob)
-        self.classifier = dense(config.num_labels, config, "classifier")
-
-    def head_layers(self) -> list[keras.layers.Layer]:
-        return [self.classifier]
-
-    def call(self, inputs: Any, attention_mask: Any = None, token_type_ids: Any = None, training: bool = False) -> dict[str, Any]:
-        out = self._backbone(inputs, attention_mask, token_type_ids, training)
-        return {"logits": self.classifier(self.dropout(out["pooler_output"], training=training))}
-
-
-class AlbertForTokenClassification(_TaskModel):
+class AlbertForTokenClassification(_Classifier):
     """Sequence output -> dropout -> ``classifier`` per token: ``logits`` [B, T, num_labels]."""
 
-    head_prefixes = ("classifier.",)
     pooled = False
-
-    def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        self.dropout = keras.layers.Dropout(config.classifier_dropout_prob)
-        self.classifier = dense(config.num_labels, config, "classifier")
-
-    def head_layers(self) -> list[keras.layers.Layer]:
-        return [self.classifier]
-
-    def call(self, inputs: Any, attention_mask: Any = None, token_type_ids: Any = None, training: bool = False) -> dict[str, Any]:
-        out = self._backbone(inputs, attention_mask, token_type_ids, training)
-        return {"logits": self.classifier(self.dropout(out["last_hidden_state"], training=training))}
+    features = "last_hidden_state"
 
 
 class AlbertForQuestionAnswering(_TaskModel):
     """Extractive QA: ``qa_outputs`` Dense(H, 2) -> ``start_logits`` and ``end_logits`` [B, T]."""
 
-    head_prefixes = ("qa_outputs.",)
     pooled = False
 
     def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
@@ -185,14 +174,5 @@ class AlbertForQuestionAnswering(_TaskModel):
         return {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
 
 
-TASK_CLASSES: dict[str, type[AlbertPreTrainedModel]] = {
-    cls.__name__: cls
-    for cls in (
-        AlbertModel,
-        AlbertForPreTraining,
-        AlbertForMaskedLM,
-        AlbertForSequenceClassification,
-        AlbertForTokenClassification,
-        AlbertForQuestionAnswering,
-    )
-}
+# Class name -> class for the classes of albertkit.layout.MODEL_CLASSES written in Keras (all but multiple choice).
+TASK_CLASSES: dict[str, type[AlbertPreTrainedModel]] = {name: globals()[name] for name in MODEL_CLASSES if name in globals()}

@@ -24,6 +24,7 @@ from keras import ops
 
 from albertkit.config import AlbertConfig
 from albertkit.keras.layers import AlbertEmbeddings, AlbertTransformer, additive_mask, dense
+from albertkit.layout import MODEL_CLASSES
 
 __all__ = ["AlbertPreTrainedModel", "AlbertModel", "INPUT_NAMES"]
 
@@ -53,8 +54,14 @@ class AlbertPreTrainedModel(keras.Model):
     """Shared machinery: the config, HF-folder loading/saving, Keras (de)serialisation."""
 
     base_model_prefix = "albert"
-    # Keys of a checkpoint that belong to this class's head (not to the backbone); as in modeling.py.
+    # Keys of a checkpoint that belong to this class's head: albertkit.layout.MODEL_CLASSES, as for PyTorch.
     head_prefixes: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        facts = MODEL_CLASSES.get(cls.__name__)
+        if facts is not None:
+            cls.head_prefixes = facts.head_prefixes
 
     def __init__(self, config: AlbertConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)

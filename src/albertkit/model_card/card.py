@@ -165,10 +165,10 @@ def _notes(folder: Path) -> tuple[dict[str, Any], str, list[tuple[str, str]]]:
 # ------------------------------------------------------------------------------------ the sections
 def _model_section(folder: Path, config: dict[str, Any]) -> tuple[str, str]:
     """(architecture class, markdown) of the configuration table."""
-    import albertkit.modeling as modeling
+    from albertkit.modeling import MODEL_CLASSES
 
     arch = (config.get("architectures") or ["AlbertForMaskedLM"])[0]
-    cls = getattr(modeling, arch, None) or modeling.AlbertForMaskedLM
+    cls = MODEL_CLASSES.get(arch) or MODEL_CLASSES["AlbertForMaskedLM"]
     weights = [folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()]
     params = cls.from_pretrained(str(folder)).num_parameters() if weights else None
     files = [*weights[:1], *[folder / "spiece.model"] * (folder / "spiece.model").is_file()]

@@ -15,21 +15,15 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
+from albertkit.layout import TASKS as _TASKS
+
 if TYPE_CHECKING:
     from albertkit.pipelines.base import Pipeline, PipelineInputError
 
 __all__ = ["pipeline", "Pipeline", "PipelineInputError", "TASKS", "ALIASES"]
 
-# task -> "module:Class"; modules load on first use.
-TASKS = {
-    "fill-mask": "albertkit.pipelines.fill_mask:FillMaskPipeline",
-    "feature-extraction": "albertkit.pipelines.features:FeatureExtractionPipeline",
-    "sentence-embedding": "albertkit.pipelines.features:SentenceEmbeddingPipeline",
-    "text-classification": "albertkit.pipelines.text_classification:TextClassificationPipeline",
-    "token-classification": "albertkit.pipelines.token_classification:TokenClassificationPipeline",
-    "question-answering": "albertkit.pipelines.question_answering:QuestionAnsweringPipeline",
-    "multiple-choice": "albertkit.pipelines.multiple_choice:MultipleChoicePipeline",
-}
+# task -> "module:Class", from the one task table (albertkit.layout.TASKS); modules load on first use.
+TASKS = {name: task.pipeline for name, task in _TASKS.items() if task.pipeline}
 ALIASES = {
     "sentiment-analysis": "text-classification",
     "ner": "token-classification",

@@ -20,6 +20,8 @@ import torch
 from torch import Tensor
 
 from albertkit.batching import length_order, pad, predict
+from albertkit.layout import MODEL_CLASSES as CLASS_FACTS
+from albertkit.layout import TASKS
 
 __all__ = [
     "Feature",
@@ -121,32 +123,10 @@ def resolve_model(model: str | os.PathLike | None) -> str:
     return str(shipped)
 
 
-def _checkpoint_keys(name_or_path: str) -> list[str] | None:
-    """Parameter names stored in a checkpoint, without loading the tensors (None if it has no weights file)."""
-    from albertkit.checkpoint import checkpoint_keys
-    from albertkit.hub import ModelNotFoundError, resolve_first
-
-    try:
-        path = resolve_first(name_or_path, ("model.safetensors", "pytorch_model.bin"))
-    except ModelNotFoundError:
-        return None
-    return checkpoint_keys(path)
-
-
-def _to_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    name = str(dtype).removeprefix("torch.")
-    aliases = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16", "float": "float32"}
-    value = getattr(torch, aliases.get(name, name), None)
-    if not isinstance(value, torch.dtype) or not value.is_floating_point:
-        raise ValueError(f"dtype {dtype!r} is not a floating-point torch dtype (float32, bfloat16, float16)")
-    return value
-
-
 # ---------------------------------------------------------------------------------------- Pipeline
 class Pipeline:
-    """Base class: subclasses define ``model_class``, ``head_description``, and the three steps.
+    """Base class: subclasses define ``task`` (its model class comes from the task table,
+    :data:`albertkit.layout.TASKS`) and the three steps.
 
     Subclass contract:
       * ``_check_inputs(inputs)`` -> (single, items): validates types, says whether one input was given.
@@ -156,16 +136,16 @@ class Pipeline:
     """
 
     task: str = ""
-    model_class: str = "AlbertModel"
-    head_description: str = ""
+
+    @property
+    def model_class(self) -> str:
+        """Name of the model class that runs this task (:data:`albertkit.layout.TASKS`)."""
+        return TASKS[self.task].model_class
 
     @property
     def head_prefixes(self) -> tuple[str, ...]:
-        """State-dict prefixes of the task head (the model class declares them); a checkpoint
-        without them cannot serve this task."""
-        import albertkit.modeling as modeling
-
-        return getattr(modeling, self.model_class).head_prefixes
+        """State-dict prefixes of the task head; a checkpoint without them cannot serve this task."""
+        return CLASS_FACTS[self.model_class].head_prefixes
 
     def __init__(
         self,
@@ -184,20 +164,21 @@ class Pipeline:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if truncation not in ("error", "warn"):
             raise ValueError(f"truncation must be 'error' or 'warn', got {truncation!r}")
-        from albertkit.checkpoint import resolve_device
+        from albertkit.checkpoint import resolve_device, resolve_dtype
 
         self.device = resolve_device(device)
-        self.dtype = _to_dtype(dtype)
+        self.dtype = resolve_dtype(dtype)
         self.batch_size = batch_size
         self.truncation = truncation
         self.progress = progress
-        self.model, self.model_name = self._load_model(model)
+        self.model, source = self._load_model(model)
+        self.model_name = str(source)
         # fp32 (default: the fused CPU block) / bf16 / int8 / ONNX Runtime / auto (albertkit.fast);
         # each keeps the model's call signature.
         from albertkit.fast import optimize
 
         self.model = optimize(self.model, fast or "fp32")
-        self.tokenizer = self._load_tokenizer(tokenizer, self.model_name)
+        self.tokenizer = self._load_tokenizer(tokenizer, source)
         self.config = self.model.config
         vocab = getattr(self.tokenizer, "vocab_size", None)
         if isinstance(vocab, int) and vocab != self.config.vocab_size:
@@ -212,48 +193,40 @@ class Pipeline:
         self.defaults = self._sanitize(**defaults)
 
     # -- loading ---------------------------------------------------------------------------------
-    def _load_model(self, model: Any) -> tuple[torch.nn.Module, str]:
-        import albertkit.modeling as modeling
+    def _load_model(self, model: Any) -> tuple[torch.nn.Module, Any]:
+        """The model, and where its tokenizer is: a name is resolved once for both (the checkpoint)."""
+        from albertkit.checkpoint import resolve_checkpoint
+        from albertkit.modeling import MODEL_CLASSES
 
-        cls = getattr(modeling, self.model_class)
+        cls = MODEL_CLASSES[self.model_class]
         if isinstance(model, torch.nn.Module):
             if not isinstance(model, cls):
                 raise TypeError(
                     f"the {self.task} pipeline needs a {self.model_class}, got a {type(model).__name__}"
                 )
-            name = getattr(model, "name_or_path", None) or ""
+            source = getattr(model, "name_or_path", None) or ""
+            if self.dtype is not None or model.device != self.device:
+                model = model.to(device=self.device, dtype=self.dtype)
         else:
             if model is not None and not isinstance(model, (str, os.PathLike)):
                 raise TypeError(f"model must be a name, a folder or a {self.model_class}, got {type(model).__name__}")
-            name = resolve_model(model)
-            self._check_head(name)
-            model = cls.from_pretrained(name, dtype=self.dtype, device=self.device)
-        if self.dtype is not None or model.device != self.device:
-            model = model.to(device=self.device, dtype=self.dtype)
+            source = resolve_checkpoint(resolve_model(model))
+            # A pipeline needs the task's trained head; the backbone pipelines need none.
+            need = bool(self.head_prefixes) and f"running the {self.task} pipeline"
+            model = cls.from_pretrained(source, require_head=need, dtype=self.dtype, device=self.device)
         model.eval()
-        return model, str(name)
+        return model, source
 
-    def _check_head(self, name: str) -> None:
-        if not self.head_prefixes:
-            return
-        keys = _checkpoint_keys(name)
-        if keys is None:
-            return  # let from_pretrained report the missing file
-        # Checkpoints of task models store heads at the top level, the backbone under "albert.".
-        if not any(k.startswith(p) for k in keys for p in self.head_prefixes):
-            raise ValueError(
-                f"model {name!r} has no {self.head_description} (no {' / '.join(p + '*' for p in self.head_prefixes)} "
-                f"weights), so it cannot run the {self.task} pipeline; use a checkpoint saved from "
-                f"{self.model_class}"
-            )
-
-    def _load_tokenizer(self, tokenizer: Any, model_name: str) -> Any:
+    def _load_tokenizer(self, tokenizer: Any, source: Any) -> Any:
+        from albertkit.checkpoint import ResolvedCheckpoint
         from albertkit.tokenization import AlbertTokenizer
 
         if tokenizer is None:
-            if not model_name:
+            if not source:
                 raise ValueError("a model object was given without a tokenizer; pass tokenizer=NAME_OR_PATH")
-            return AlbertTokenizer.from_pretrained(model_name)
+            if isinstance(source, ResolvedCheckpoint):
+                return AlbertTokenizer.from_pretrained(source.tokenizer_source)
+            return AlbertTokenizer.from_pretrained(source)
         if isinstance(tokenizer, (str, os.PathLike)):
             return AlbertTokenizer.from_pretrained(str(tokenizer))
         return tokenizer

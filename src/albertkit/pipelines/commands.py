@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from albertkit.layout import FAST_MODES
+
 __all__ = ["register"]
 
 
@@ -38,7 +40,7 @@ def _common(p: argparse.ArgumentParser, texts: bool = True) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="inputs per forward pass (default 32)")
     p.add_argument(
         "--fast",
-        choices=("fp32", "bf16", "int8", "onnx", "onnx-int8", "auto"),
+        choices=FAST_MODES,
         default=None,
         help="fast path: bf16 weights, int8 dynamic quantization, ONNX Runtime (needs albertkit[onnx]), "
         "or auto: the fastest correct one for this CPU, named on stderr (default fp32)",

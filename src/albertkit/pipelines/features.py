@@ -61,7 +61,7 @@ def pool(hidden: Tensor, attention_mask: Tensor, mode: str) -> Tensor:
 
 
 class _TextPipeline(Pipeline):
-    model_class = "AlbertModel"
+    """One window per text, run through the backbone (AlbertModel)."""
 
     def preprocess(self, item: str, index: int | None) -> list[Feature]:
         enc = self._encode(item, None, index)

@@ -31,8 +31,6 @@ class FillMaskPipeline(Pipeline):
     """
 
     task = "fill-mask"
-    model_class = "AlbertForMaskedLM"
-    head_description = "masked-language-model head"
     forward_params = ("top_k", "target_ids")
 
     def _sanitize(self, top_k: int | None = None, targets: str | list[str] | None = None, **rest: Any) -> dict[str, Any]:

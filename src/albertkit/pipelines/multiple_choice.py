@@ -24,8 +24,6 @@ __all__ = ["MultipleChoicePipeline"]
 
 class MultipleChoicePipeline(Pipeline):
     task = "multiple-choice"
-    model_class = "AlbertForMultipleChoice"
-    head_description = "multiple-choice head"
 
     def _sanitize(self, top_k: int | None = None, **rest: Any) -> dict[str, Any]:
         super()._sanitize(**rest)

@@ -118,8 +118,6 @@ def best_spans(
 
 class QuestionAnsweringPipeline(Pipeline):
     task = "question-answering"
-    model_class = "AlbertForQuestionAnswering"
-    head_description = "question-answering head"
     preprocess_params = ("doc_stride", "max_seq_len")
 
     def _sanitize(

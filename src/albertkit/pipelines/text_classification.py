@@ -33,8 +33,6 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 class TextClassificationPipeline(Pipeline):
     task = "text-classification"
-    model_class = "AlbertForSequenceClassification"
-    head_description = "sequence-classification head"
 
     def _sanitize(self, top_k: Any = _UNSET, function_to_apply: str | None = None, **rest: Any) -> dict[str, Any]:
         super()._sanitize(**rest)

@@ -39,8 +39,6 @@ def _split_tag(label: str) -> tuple[str, str]:
 
 class TokenClassificationPipeline(Pipeline):
     task = "token-classification"
-    model_class = "AlbertForTokenClassification"
-    head_description = "token-classification head"
 
     def _sanitize(
         self, aggregation_strategy: str | None = None, ignore_labels: list[str] | None = None, **rest: Any

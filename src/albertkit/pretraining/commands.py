@@ -191,7 +191,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from albertkit.checkpoint import require_trained_head, resolve_device
+    from albertkit.checkpoint import resolve_device
     from albertkit.modeling import AlbertForPreTraining
     from albertkit.pretraining.corpus import PretrainingCorpus, prepare_corpus, tokenizer_checksum
     from albertkit.pretraining.instances import SOPDataset
@@ -205,10 +205,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     seed_everything(args.seed)  # a head missing from the checkpoint is initialised at random
     tok = load_tokenizer(args.tokenizer or args.model)
     device = resolve_device(args.device)
-    model = AlbertForPreTraining.from_pretrained(args.model, device=device)
+    purpose = "evaluating its masked-LM and sentence-order heads"
+    model = AlbertForPreTraining.from_pretrained(args.model, require_head=purpose, device=device)
     if model.config.vocab_size != tok.vocab_size:
         raise ValueError(f"model vocab_size {model.config.vocab_size} != tokenizer vocab_size {tok.vocab_size}")
-    require_trained_head(model, args.model, "evaluating its masked-LM and sentence-order heads")
     positions = int(model.config.max_position_embeddings)
     max_seq_length = min(DEFAULT_MAX_SEQ_LENGTH, positions) if args.max_seq_length is None else args.max_seq_length
     if max_seq_length > positions:

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from albertkit.serving.options import FAST_CHOICES, SERVE_INSTALL_HINT
+
 __all__ = ["ServedModel", "ServerSettings", "create_app", "SERVE_INSTALL_HINT", "FAST_CHOICES"]
-
-# --fast of `albertkit serve`: albertkit.fast.MODES plus "auto" (bf16 where it runs natively, else fp32).
-FAST_CHOICES = ("auto", "fp32", "bf16", "int8", "onnx", "onnx-int8")
-
-SERVE_INSTALL_HINT = "albertkit serve needs the optional extras: pip install 'albertkit[serve]' (FastAPI, uvicorn, prometheus_client)"
 
 
 def __getattr__(name: str) -> Any:

@@ -319,7 +319,7 @@ def create_app(model: ServedModel | Callable[[], ServedModel], settings: ServerS
         from fastapi.responses import Response
         import prometheus_client  # noqa: F401  (the metrics need it; say so now, not at the first request)
     except ModuleNotFoundError as exc:
-        from albertkit.serving import SERVE_INSTALL_HINT
+        from albertkit.serving.options import SERVE_INSTALL_HINT
 
         raise ModuleNotFoundError(f"{SERVE_INSTALL_HINT} ({exc.name} is missing)", name=exc.name) from None
 

@@ -18,8 +18,10 @@ from typing import Any
 
 import torch
 
-from albertkit.pipelines.base import Pipeline, _checkpoint_keys, resolve_model
-from albertkit.serving import FAST_CHOICES
+from albertkit.checkpoint import ResolvedCheckpoint
+from albertkit.layout import MODEL_CLASSES as CLASS_FACTS
+from albertkit.pipelines.base import Pipeline, resolve_model
+from albertkit.serving.options import FAST_CHOICES
 
 __all__ = ["ServedModel", "resolve_fast"]
 
@@ -46,15 +48,16 @@ def resolve_fast(fast: str, device: str = "cpu") -> str:
     return "bf16" if bf16_supported(device) else "fp32"
 
 
-def _head_class(name: str) -> str:
+def _head_class(checkpoint: ResolvedCheckpoint) -> str:
     """The model class whose head the checkpoint carries (by its weights, then its architectures)."""
-    from albertkit.config import AlbertConfig
 
-    keys = _checkpoint_keys(name) or []
-    if any(k.startswith("predictions.") for k in keys):
+    def carries(class_name: str) -> bool:
+        return any(k.startswith(CLASS_FACTS[class_name].head_prefixes) for k in checkpoint.keys)
+
+    if carries("AlbertForMaskedLM"):
         return "AlbertForMaskedLM"
-    architectures = AlbertConfig.from_pretrained(name).architectures or []
-    if any(k.startswith("classifier.") for k in keys) and any(a.endswith("SequenceClassification") for a in architectures):
+    architectures = checkpoint.config.architectures or []
+    if carries("AlbertForSequenceClassification") and any(a.endswith("SequenceClassification") for a in architectures):
         return "AlbertForSequenceClassification"
     return "AlbertModel"
 
@@ -74,19 +77,21 @@ class ServedModel:
 
     @classmethod
     def load(cls, model: str | os.PathLike | None, *, fast: str = "fp32", pooling: str = "mean", device: str = "cpu") -> "ServedModel":
-        import albertkit.modeling as modeling
+        from albertkit.checkpoint import resolve_checkpoint
         from albertkit.fast import optimize
+        from albertkit.modeling import MODEL_CLASSES
         from albertkit.pipelines import pipeline_class
         from albertkit.pipelines.features import POOLING_MODES
         from albertkit.tokenization import AlbertTokenizer
 
         if pooling not in POOLING_MODES:
             raise ValueError(f"--pooling must be one of {', '.join(POOLING_MODES)}, got {pooling!r}")
-        name = resolve_model(model)
         fast = resolve_fast(fast, device)
-        head = _head_class(name)
-        torch_model = getattr(modeling, head).from_pretrained(name, device=device).eval()
-        tokenizer = AlbertTokenizer.from_pretrained(name)
+        checkpoint = resolve_checkpoint(resolve_model(model))  # one lookup for the weights and the tokenizer
+        name = checkpoint.name
+        head = _head_class(checkpoint)
+        torch_model = MODEL_CLASSES[head].from_pretrained(checkpoint, device=device).eval()
+        tokenizer = AlbertTokenizer.from_pretrained(checkpoint.tokenizer_source)
         tasks = ["embed", "embed_all"]
         if head == "AlbertForMaskedLM":
             tasks.append("fill-mask")
