@@ -452,13 +452,14 @@ def test_batcher_workers_run_batches_side_by_side_with_their_intra_op_threads():
     batcher = Batcher(max_batch_tokens=4, max_concurrent_requests=10, workers=2, intra_op_threads=1)
 
     async def main():
-        jobs = [Job([None], [[Feature(0, [1] * 4, [0] * 4)]], {}, {}) for _ in range(2)]  # 2 batches: the budget holds one row
-        tasks = [asyncio.ensure_future(batcher.submit(Pipe(), job)) for job in jobs]
-        await asyncio.sleep(0)
         batcher.start()
-        await asyncio.wait_for(asyncio.gather(*tasks), 20)
+        await asyncio.sleep(0.2)  # both workers asleep on the queue
+        # One request, two batches (the budget holds one row): its submit wakes one worker, and that
+        # worker must wake the other one for the second batch.
+        job = Job([None, None], [[Feature(0, [1] * 4, [0] * 4)], [Feature(1, [1] * 4, [0] * 4)]], {}, {})
+        await asyncio.wait_for(batcher.submit(Pipe(), job), 20)
         batcher.stop(timeout=10)
-        return jobs
+        return [job]
 
     jobs = asyncio.run(main())
     assert all(f.outputs == {"n": 4} for job in jobs for f in job.features)

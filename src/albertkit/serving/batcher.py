@@ -175,6 +175,8 @@ class Batcher:
                 if not any(self._waiting.values()):
                     return  # stopping and drained
                 batch = self._next_batch()
+                if any(self._waiting.values()):
+                    self._cond.notify()  # more work: wake another worker (submit woke only this one)
             self._run(batch)
 
     def _next_batch(self) -> list[_Pending]:

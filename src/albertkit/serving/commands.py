@@ -12,11 +12,14 @@ import argparse
 import logging
 import os
 import signal
+import sys
 from typing import Any
 
 __all__ = ["register", "serve"]
 
 logger = logging.getLogger(__name__)
+
+SWITCH_INTERVAL_S = 0.0005  # the server process's sys.setswitchinterval (see serve())
 
 
 def register(sub: Any) -> None:
@@ -85,6 +88,12 @@ def serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=60,
     )
     server = uvicorn.Server(config)
+    # The model threads release the GIL in every torch op and need it back when the op returns;
+    # when the event loop holds it, they wait for CPython's switch interval (5 ms by default), up to
+    # ~80 times per forward pass. 0.5 ms bounds that wait (more frequent switches cost little). On
+    # the loaded 2-core development machine it changed requests/s by +1-5% (noise level, 2 A/B pairs).
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     failed: list[BaseException] = []
 
     def on_load_error(exc: BaseException) -> None:
@@ -100,6 +109,7 @@ def serve(args: argparse.Namespace) -> int:
         server.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.setswitchinterval(switch_interval)
     if failed:
         raise CommandError(f"the model failed to load: {failed[0]}")
     logger.info("server stopped")
