@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ALBERTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 MINI = REPO / "src" / "albertkit" / "models" / "albert-mini-en"
@@ -82,6 +84,11 @@ def request_pool(n: int, seed: int = 0) -> list[tuple[str, dict]]:
 def same(got: Any, want: Any, tol: float = 1e-4) -> bool:
     """Same structure, strings, ints; floats within ``tol`` (padding in a batch moves the last bits:
     ~1e-6 in fp32; in bf16, 8 mantissa bits, up to ~1e-3, hence ``--tol`` 1e-2 there)."""
+    if isinstance(want, list) and want and isinstance(want[0], float):  # a vector: one numpy check, same rule
+        if not isinstance(got, list) or len(got) != len(want) or not all(isinstance(x, (int, float)) for x in got):
+            return False
+        g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+        return bool(np.all(np.abs(g - w) <= np.maximum(tol * np.maximum(np.abs(g), np.abs(w)), tol)))
     if isinstance(want, float) or isinstance(got, float):
         return isinstance(got, (int, float)) and isinstance(want, (int, float)) and math.isclose(got, want, abs_tol=tol, rel_tol=tol)
     if isinstance(want, dict):
@@ -172,6 +179,108 @@ class Server:
 
 
 # ------------------------------------------------------------------------------ the clients
+class TransportError(Exception):
+    """No HTTP response: refused, reset, closed before the answer, or no answer within the timeout."""
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection of one simulated client; one request at a time.
+
+    The load client has to be cheap: it shares the cores with the server it measures, and httpx
+    spent 3-5 ms of CPU per request here, as much as a third of albertkit's own cost per request.
+    Requests are pre-encoded bytes; responses are parsed by httptools (llhttp, the parser uvicorn
+    uses), so a request costs the client a few hundred microseconds on uvloop.
+    """
+
+    def __init__(self) -> None:
+        import httptools
+
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future | None = None
+        self.body: list[bytes] = []
+        self.closed = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        import httptools
+
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(TransportError(f"bad HTTP response: {exc}"))
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(TransportError(f"connection closed ({exc or 'by the server'})"))
+
+    # httptools callbacks
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        status, body = self.parser.get_status_code(), b"".join(self.body)
+        self.body = []
+        if not self.parser.should_keep_alive():
+            self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result((status, body))
+
+    def _fail(self, exc: Exception) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+
+
+class Client:
+    """A simulated client: POSTs JSON bytes over its own keep-alive connection (reopened when closed)."""
+
+    def __init__(self, url: str, timeout: float = 120.0) -> None:
+        host_port = url.split("://", 1)[1].rstrip("/")
+        self.host, port = host_port.rsplit(":", 1)
+        self.port = int(port)
+        self.timeout = timeout
+        self.conn: Connection | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        loop = asyncio.get_running_loop()
+        if self.conn is None or self.conn.closed:
+            try:
+                _, self.conn = await loop.create_connection(Connection, self.host, self.port)
+            except OSError as exc:
+                raise TransportError(f"cannot connect: {exc}") from None
+        conn = self.conn
+        conn.waiter = loop.create_future()
+        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        conn.transport.write(head.encode("ascii") + body)
+        timer = loop.call_later(self.timeout, conn._fail, TransportError(f"no answer in {self.timeout} s"))
+        try:
+            return await conn.waiter
+        except TransportError:
+            conn.transport.close()
+            conn.closed = True
+            raise
+        finally:
+            timer.cancel()
+            conn.waiter = None
+
+    def close(self) -> None:
+        if self.conn is not None and self.conn.transport is not None:
+            self.conn.transport.close()
+
+
+def run_async(coro: Any) -> Any:
+    """``asyncio.run`` on uvloop where it exists (the server's loop too)."""
+    try:
+        import uvloop
+    except ModuleNotFoundError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 @dataclass
 class PhaseResult:
     seconds: float = 0.0
@@ -203,6 +312,7 @@ class PhaseResult:
             "p50_429_ms": q(sorted(self.latency_429), 0.50),
             "p99_429_ms": q(sorted(self.latency_429), 0.99),
             "client_cpu_s": round(self.client_cpu_s, 1),
+            "client_cpu_ms_per_request": round(1000 * self.client_cpu_s / sum(self.statuses.values()), 2) if self.statuses else None,
             "server_cpu_s": round(self.server_cpu_s, 1),
             # CPU time per answered request: what each server costs, whatever share of the shared cores it got
             "server_cpu_ms_per_request": round(1000 * self.server_cpu_s / ok, 1) if ok else None,
@@ -210,16 +320,23 @@ class PhaseResult:
         }
 
 
-async def references(url: str, pool: list[tuple[str, dict]]) -> list[Any]:
-    import httpx
+def encode(pool: list[tuple[str, dict]]) -> list[tuple[str, bytes]]:
+    return [(route, json.dumps(body).encode("utf-8")) for route, body in pool]
 
-    async with httpx.AsyncClient(timeout=120) as client:
-        out = []
-        for route, body in pool:
-            r = await client.post(url + route, json=body)
-            r.raise_for_status()
-            out.append(r.json())
-        return out
+
+async def references(url: str, pool: list[tuple[str, dict]]) -> list[Any]:
+    """Each request of the pool asked alone, one after the other: the answers the load must match."""
+    client = Client(url)
+    out = []
+    try:
+        for route, body in encode(pool):
+            status, text = await client.post(route, body)
+            if status != 200:
+                raise RuntimeError(f"{route} answered {status} to a single request: {text[:200]!r}")
+            out.append(json.loads(text))
+    finally:
+        client.close()
+    return out
 
 
 async def load(
@@ -228,16 +345,14 @@ async def load(
 ) -> PhaseResult:
     """``clients`` concurrent clients for ``duration`` s; with ``sigterm``, that server gets SIGTERM
     at the end while the clients are still sending, and the phase ends when the process has exited."""
-    import httpx
-
     result = PhaseResult()
     rng = random.Random(seed)
     stop_at = time.monotonic() + duration
     signalled = asyncio.Event()
     sent = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    bodies = encode(pool)
 
-    async def client(c: httpx.AsyncClient) -> None:
+    async def client(c: Client) -> None:
         nonlocal sent
         while sent < MAX_REQUESTS_PER_PHASE:
             if sigterm is None and time.monotonic() >= stop_at:
@@ -245,14 +360,14 @@ async def load(
             if sigterm is not None and sigterm.proc.poll() is not None:
                 return
             i = rng.randrange(len(pool))
-            route, body = pool[i]
+            route, body = bodies[i]
             sent += 1
             after = signalled.is_set()
             start = time.perf_counter()
             try:
-                r = await c.post(url + route, json=body)
-            except httpx.TransportError as exc:
-                kind = type(exc).__name__
+                status, text = await c.post(route, body)
+            except TransportError as exc:
+                kind = str(exc).split(":")[0].split(" (")[0]
                 result.error_kinds[kind] = result.error_kinds.get(kind, 0) + 1
                 if signalled.is_set():  # after SIGTERM: refused, or a keep-alive connection the server closed
                     key = "transport_error_sent_" + ("after" if after else "before")
@@ -264,15 +379,15 @@ async def load(
                     result.transport_errors += 1
                 continue
             elapsed = time.perf_counter() - start
-            result.statuses[r.status_code] = result.statuses.get(r.status_code, 0) + 1
+            result.statuses[status] = result.statuses.get(status, 0) + 1
             if signalled.is_set():
-                key = f"status_{r.status_code}_sent_" + ("after" if after else "before")
+                key = f"status_{status}_sent_" + ("after" if after else "before")
                 result.after_sigterm[key] = result.after_sigterm.get(key, 0) + 1
-            if r.status_code == 200:
+            if status == 200:
                 result.latencies.append(elapsed)
-                if refs is not None and not same(r.json(), refs[i], tol):
+                if refs is not None and not same(json.loads(text), refs[i], tol):
                     result.mismatches += 1
-            elif r.status_code == 429:
+            elif status == 429:
                 result.latency_429.append(elapsed)
 
     async def terminator() -> None:
@@ -283,11 +398,15 @@ async def load(
             await asyncio.sleep(0.05)
 
     cpu0, t0 = time.process_time(), time.perf_counter()
-    async with httpx.AsyncClient(timeout=120, limits=limits) as c:
-        tasks = [asyncio.create_task(client(c)) for _ in range(clients)]
+    conns = [Client(url) for _ in range(clients)]
+    try:
+        tasks = [asyncio.create_task(client(c)) for c in conns]
         if sigterm is not None:
             tasks.append(asyncio.create_task(terminator()))
         await asyncio.gather(*tasks)
+    finally:
+        for c in conns:
+            c.close()
     result.seconds = time.perf_counter() - t0
     result.client_cpu_s = time.process_time() - cpu0
     return result
@@ -321,14 +440,14 @@ def main() -> int:
             server = Server(kind, args.model, args.fast)
             server.wait_healthy()
             if kind not in refs:
-                refs[kind] = asyncio.run(references(server.url, pool))
+                refs[kind] = run_async(references(server.url, pool))
             print(f"round {r + 1}: {kind} under {args.clients} clients for {args.duration:.0f} s ...", file=sys.stderr, flush=True)
             cpu0 = server.cpu_seconds()
-            res = asyncio.run(load(server.url, pool, refs[kind], args.clients, args.duration, seed=r, sigterm=None, tol=tol))
+            res = run_async(load(server.url, pool, refs[kind], args.clients, args.duration, seed=r, sigterm=None, tol=tol))
             res.server_cpu_s = server.cpu_seconds() - cpu0
             if last:  # SIGTERM under load: a short extra phase, not part of the throughput numbers
                 print("  SIGTERM under load ...", file=sys.stderr, flush=True)
-                term = asyncio.run(load(server.url, pool, refs[kind], args.clients, min(10.0, args.duration), seed=77, sigterm=server, tol=tol))
+                term = run_async(load(server.url, pool, refs[kind], args.clients, min(10.0, args.duration), seed=77, sigterm=server, tol=tol))
             code = server.stop()  # after the SIGTERM phase the process has exited already
             if last:
                 # Every response the server handed over must have reached its client: compare the
@@ -403,12 +522,12 @@ def overload_phase(args: argparse.Namespace, pool: list, refs: list | None, tol:
     server = Server("albertkit", args.model, args.fast, ["--max-concurrent-requests", str(args.overload_limit)])
     server.wait_healthy()
     if refs is None:
-        refs = asyncio.run(references(server.url, pool))
+        refs = run_async(references(server.url, pool))
     print(f"overload: {10 * args.overload_limit} clients, limit {args.overload_limit} ...", file=sys.stderr, flush=True)
     stop, probes = threading.Event(), []
     probe = threading.Thread(target=curl_probe, args=(server.url, stop, probes), daemon=True)
     probe.start()
-    over = asyncio.run(load(server.url, pool, refs, 10 * args.overload_limit, args.overload_duration, seed=99, tol=tol))
+    over = run_async(load(server.url, pool, refs, 10 * args.overload_limit, args.overload_duration, seed=99, tol=tol))
     stop.set()
     probe.join(130)
     code = server.stop()

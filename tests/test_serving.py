@@ -430,6 +430,107 @@ def test_batcher_forms_length_aware_batches_within_the_token_budget():
     assert flat == [((3, 5), 0), ((4,), 1), ((19, 20), 0), ((50,), 1)]
 
 
+def test_batcher_workers_run_batches_side_by_side_with_their_intra_op_threads():
+    import asyncio
+
+    import torch
+
+    from albertkit.pipelines.base import Feature, Job
+    from albertkit.serving.batcher import Batcher
+
+    both_running = threading.Barrier(2, timeout=10)  # one worker alone never gets past it
+    threads_seen = []
+
+    class Pipe:
+        def forward_batch(self, group, **params):
+            threads_seen.append(torch.get_num_threads())
+            both_running.wait()
+            for f in group:
+                f.outputs = {"n": len(f)}
+
+    main_threads = torch.get_num_threads()
+    batcher = Batcher(max_batch_tokens=4, max_concurrent_requests=10, workers=2, intra_op_threads=1)
+
+    async def main():
+        batcher.start()
+        await asyncio.sleep(0.2)  # both workers asleep on the queue
+        # One request, two batches (the budget holds one row): its submit wakes one worker, and that
+        # worker must wake the other one for the second batch.
+        job = Job([None, None], [[Feature(0, [1] * 4, [0] * 4)], [Feature(1, [1] * 4, [0] * 4)]], {}, {})
+        await asyncio.wait_for(batcher.submit(Pipe(), job), 20)
+        batcher.stop(timeout=10)
+        return [job]
+
+    jobs = asyncio.run(main())
+    assert all(f.outputs == {"n": 4} for job in jobs for f in job.features)
+    assert threads_seen == [1, 1]
+    assert torch.get_num_threads() == main_threads  # the workers set their own threads only
+    assert not any(t.is_alive() for t in batcher._threads)
+
+
+def test_cpu_batch_budget_and_model_threads(mini):
+    from types import SimpleNamespace
+
+    import torch
+
+    from albertkit.serving import ServedModel
+
+    # 4 MiB of the widest activation [tokens, intermediate_size] in float32
+    assert mini.default_batch_tokens() == (4 << 20) // (4 * mini.config.intermediate_size) == 1024
+    base = SimpleNamespace(device=torch.device("cpu"), config=SimpleNamespace(intermediate_size=3072, hidden_size=768))
+    assert ServedModel.default_batch_tokens(base) == 341
+    gpu = SimpleNamespace(device=torch.device("cuda"), config=base.config)
+    assert ServedModel.default_batch_tokens(gpu) == 16384  # TEI's default where memory, not the caches, bounds a batch
+    assert mini.model_threads(2) == (2, 1) and mini.model_threads(16) == (4, 4) and mini.model_threads(1) == (1, 1)
+    assert mini.model_threads(2, requested=1) == (1, 2)
+    assert ServedModel.model_threads(gpu, 16) == (1, None)
+    app = make_app(mini)
+    with LiveServer(app) as server:
+        info = httpx.get(server.url + "/info").json()
+    cores = app.state.api.cores
+    assert info["max_batch_tokens"] == 1024 and info["model_threads"] == min(4, cores)
+    assert info["intra_op_threads"] == max(1, cores // min(4, cores))
+    with LiveServer(make_app(mini, max_batch_tokens=300, model_threads=1)) as server:
+        info = httpx.get(server.url + "/info").json()
+    assert (info["max_batch_tokens"], info["model_threads"], info["intra_op_threads"]) == (300, 1, cores)
+    with pytest.raises(ValueError, match="--model-threads must be a positive integer"):
+        make_app(mini, model_threads=0)
+
+
+def test_load_test_client_reads_what_httpx_reads(mini_server):
+    """bench/load_test_serve.py's own keep-alive client (httptools) against httpx, on the same server."""
+    sys.path.insert(0, str(REPO))
+    from bench.load_test_serve import Client, TransportError, run_async, same
+
+    bodies = [("/embed", {"inputs": "a cat sat"}), ("/fill-mask", {"inputs": "Paris is the [MASK] of France."}),
+              ("/embed", {"inputs": ""}), ("/fill-mask", {"inputs": "no mask here"})]
+
+    async def ask():
+        client = Client(mini_server.url)
+        try:
+            return [await client.post(route, json.dumps(body).encode()) for route, body in bodies]  # one connection, kept alive
+        finally:
+            client.close()
+
+    got = run_async(ask())
+    for (route, body), (status, text) in zip(bodies, got):
+        want = mini_server.post(route, body)
+        assert status == want.status_code and same(json.loads(text), want.json(), 1e-6)
+    assert [s for s, _ in got] == [200, 200, 400, 422]
+
+    async def refused():
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        await Client(f"http://127.0.0.1:{port}").post("/embed", b"{}")
+
+    with pytest.raises(TransportError, match="cannot connect"):
+        run_async(refused())
+    # the answer check: vectors within the tolerance, nothing else
+    assert same([0.5, 1.0], [0.50001, 1.0], 1e-4) and not same([0.5, 1.0], [0.51, 1.0], 1e-4)
+    assert not same([0.5], [0.5, 1.0], 1e-4) and not same(["x"], [0.5], 1e-4) and same({"a": [1.0]}, {"a": [1.0]})
+
+
 def test_curl_against_each_route(mini_server, classifier_server, reranker_server, pipelines):
     curl = shutil.which("curl")
     if curl is None:
@@ -504,7 +605,9 @@ def test_cli_serve_sigterm_finishes_in_flight_requests_and_exits_0(tmp_path):
         if proc.poll() is None:
             proc.kill()
         log = proc.stdout.read()
-    assert "Shutting down" in log and "server stopped" in log
+    # albertkit's own lines (the CLI's logging shows albertkit's loggers, not uvicorn's "Shutting down")
+    assert "SIGTERM: shut down" in log and "shutdown: 8 requests answered on the POST routes, 0 in flight" in log
+    assert "server stopped" in log
 
 
 def test_base_checkpoint_serves_embeddings_only(tmp_path, spiece_path):

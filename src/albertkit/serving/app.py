@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from albertkit.pipelines.base import InputTooLongError, PipelineInputError
 from albertkit.serving.batcher import Batcher, Overloaded
@@ -46,17 +47,20 @@ _WHY_NOT = {
 class ServerSettings:
     """Limits and options of one server (the CLI flags of ``albertkit serve``)."""
 
-    max_batch_tokens: int = 16384
+    max_batch_tokens: int | None = None  # None: ServedModel.default_batch_tokens() (16384 on GPUs, less on CPU)
     max_concurrent_requests: int = 512
     max_client_batch_size: int = 32
     auto_truncate: bool = False
     api_key: str | None = None
     payload_limit: int = 2_000_000  # bytes, TEI's default
     tokenization_workers: int = 2
+    model_threads: int | None = None  # None: ServedModel.model_threads() (one per core on CPU, up to 4)
 
     def __post_init__(self) -> None:
-        for name in ("max_batch_tokens", "max_concurrent_requests", "max_client_batch_size", "payload_limit", "tokenization_workers"):
+        for name in ("max_batch_tokens", "max_concurrent_requests", "max_client_batch_size", "payload_limit", "tokenization_workers", "model_threads"):
             value = getattr(self, name)
+            if value is None and name in ("max_batch_tokens", "model_threads"):
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
 
@@ -95,11 +99,20 @@ class _Api:
         self.answered = 0  # responses handed to the server for the POST routes (logged at shutdown)
         self.pool = ThreadPoolExecutor(settings.tokenization_workers, thread_name_prefix="albertkit-tokenize")
         self.metrics = ServerMetrics(lambda: self.batcher.queued_features, lambda: self.batcher.in_flight)
+        # The batch budget and the worker threads depend on the model and its device: set by
+        # start_batcher() once the model is loaded (no request is admitted before).
         self.batcher = Batcher(
-            settings.max_batch_tokens,
+            settings.max_batch_tokens or 16384,
             settings.max_concurrent_requests,
             on_batch=lambda s: self.metrics.observe_batch(s.sequences, s.padded_tokens, s.seconds),
         )
+        self.cores = torch.get_num_threads()  # read here, on the thread that builds the app: the workers change it
+
+    def start_batcher(self, served: ServedModel) -> None:
+        """Size the batcher for ``served`` (its budget, its worker threads) and start it."""
+        self.batcher.max_batch_tokens = self.settings.max_batch_tokens or served.default_batch_tokens()
+        self.batcher.workers, self.batcher.intra_op_threads = served.model_threads(self.cores, self.settings.model_threads)
+        self.batcher.start()
 
     # -- shared -----------------------------------------------------------------------------------
     def model(self, capability: str | None) -> ServedModel:
@@ -293,7 +306,7 @@ class _Api:
             "model_type": served.model_type,
             "max_concurrent_requests": s.max_concurrent_requests,
             "max_input_length": served.max_input_length,
-            "max_batch_tokens": s.max_batch_tokens,
+            "max_batch_tokens": self.batcher.max_batch_tokens,
             "max_batch_requests": None,
             "max_client_batch_size": s.max_client_batch_size,
             "auto_truncate": s.auto_truncate,
@@ -305,6 +318,8 @@ class _Api:
             "fast_path": served.fast,
             "pooling": served.pooling,
             "payload_limit": s.payload_limit,
+            "model_threads": self.batcher.workers,
+            "intra_op_threads": self.batcher.intra_op_threads,
             "routes": [r for r, cap in ROUTES.items() if cap is None or served.supports(cap)],
         }
 
@@ -329,13 +344,16 @@ def create_app(model: ServedModel | Callable[[], ServedModel], settings: ServerS
     def load() -> None:
         try:
             served = model() if callable(model) and not isinstance(model, ServedModel) else model
+            api.start_batcher(served)
             api.served = served
+            b = api.batcher
             logger.info(
-                "model %s loaded: %s, fast path %s, routes %s; max_batch_tokens %d, max_concurrent_requests %d, "
-                "max_client_batch_size %d, max_input_length %d, auto_truncate %s, payload_limit %d bytes",
-                served.name, served.head_class, served.fast, ", ".join(api.info()["routes"]), settings.max_batch_tokens,
-                settings.max_concurrent_requests, settings.max_client_batch_size, served.max_input_length,
-                settings.auto_truncate, settings.payload_limit,
+                "model %s loaded: %s, fast path %s, routes %s; max_batch_tokens %d, %d model threads x %s intra-op "
+                "threads, max_concurrent_requests %d, max_client_batch_size %d, max_input_length %d, auto_truncate %s, "
+                "payload_limit %d bytes",
+                served.name, served.head_class, served.fast, ", ".join(api.info()["routes"]), b.max_batch_tokens,
+                b.workers, b.intra_op_threads or "torch's", settings.max_concurrent_requests,
+                settings.max_client_batch_size, served.max_input_length, settings.auto_truncate, settings.payload_limit,
             )
         except BaseException as exc:  # reported by /health and by the CLI's exit status
             logger.error("the model failed to load: %s", exc)
@@ -345,7 +363,6 @@ def create_app(model: ServedModel | Callable[[], ServedModel], settings: ServerS
 
     @asynccontextmanager
     async def lifespan(_app: Any):
-        api.batcher.start()
         loader = threading.Thread(target=load, name="albertkit-load", daemon=True)
         loader.start()
         app.state.loader = loader

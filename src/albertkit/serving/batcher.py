@@ -1,10 +1,16 @@
-"""Dynamic batching across concurrent requests: one worker thread owns the model.
+"""Dynamic batching across concurrent requests: a few worker threads share the one model.
 
-Requests hand their preprocessed features (``Pipeline.plan``) to the :class:`Batcher`; its thread
-forms batches by *padded* tokens (rows x longest row <= ``max_batch_tokens``), length-aware: the
+Requests hand their preprocessed features (``Pipeline.plan``) to the :class:`Batcher`; its threads
+form batches by *padded* tokens (rows x longest row <= ``max_batch_tokens``), length-aware: the
 oldest waiting feature anchors each batch (so nothing starves) and the batch grows with the
 waiting features of the nearest lengths, so little compute goes to padding. Features of different
 pipelines or forward parameters (``top_k``, ``pooling``...) never share a batch.
+
+On CPU several workers each run their own batch with few intra-op threads (``intra_op_threads``),
+rather than one batch spread over every core: ALBERT's GEMMs at serving sizes gain little from a
+second thread, and every op split across threads waits at a barrier for the slowest one, which on
+a busy machine is whichever thread the kernel has just descheduled. The workers read the same
+weights (inference mode mutates nothing), so the model is in memory once.
 
     >>> batcher = Batcher(max_batch_tokens=16384, max_concurrent_requests=512)  # doctest: +SKIP
     >>> batcher.start()                                                          # doctest: +SKIP
@@ -67,8 +73,10 @@ class Batcher:
 
     ``max_concurrent_requests`` bounds the requests admitted and not yet answered (more ->
     :class:`Overloaded`); ``max_batch_tokens`` bounds rows x longest row of one forward pass (a
-    single feature longer than the budget still runs, alone). ``on_batch`` is called after every
-    forward pass with its :class:`BatchStats` (from the worker thread).
+    single feature longer than the budget still runs, alone). ``workers`` threads run forward
+    passes side by side, each with torch's intra-op threads set to ``intra_op_threads`` (None:
+    left as they are). ``on_batch`` is called after every forward pass with its
+    :class:`BatchStats` (from a worker thread).
     """
 
     def __init__(
@@ -76,12 +84,16 @@ class Batcher:
         max_batch_tokens: int = 16384,
         max_concurrent_requests: int = 512,
         *,
+        workers: int = 1,
+        intra_op_threads: int | None = None,
         on_batch: Callable[[BatchStats], None] | None = None,
     ) -> None:
-        if max_batch_tokens < 1 or max_concurrent_requests < 1:
-            raise ValueError("max_batch_tokens and max_concurrent_requests must be positive")
+        if max_batch_tokens < 1 or max_concurrent_requests < 1 or workers < 1:
+            raise ValueError("max_batch_tokens, max_concurrent_requests and workers must be positive")
         self.max_batch_tokens = max_batch_tokens
         self.max_concurrent_requests = max_concurrent_requests
+        self.workers = workers
+        self.intra_op_threads = intra_op_threads
         self.on_batch = on_batch
         self._cond = threading.Condition()
         # Per (pipeline, forward params): waiting features sorted by (length, arrival).
@@ -89,7 +101,7 @@ class Batcher:
         self._seq = 0
         self._in_flight = 0  # admitted requests not yet answered
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # -- event-loop side --------------------------------------------------------------------------
     @property
@@ -135,18 +147,27 @@ class Batcher:
 
     # -- worker side -------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="albertkit-batcher", daemon=True)
-        self._thread.start()
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._loop, name=f"albertkit-batcher-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Finish the queued work, then end the worker thread."""
+        """Finish the queued work, then end the worker threads (``timeout``: for all of them)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
+        if self.intra_op_threads is not None:
+            import torch
+
+            # For this thread's OpenMP regions (and threads started after it; the server's own
+            # threads do not run torch).
+            torch.set_num_threads(self.intra_op_threads)
         while True:
             with self._cond:
                 while not any(self._waiting.values()) and not self._stopping:
@@ -154,6 +175,8 @@ class Batcher:
                 if not any(self._waiting.values()):
                     return  # stopping and drained
                 batch = self._next_batch()
+                if any(self._waiting.values()):
+                    self._cond.notify()  # more work: wake another worker (submit woke only this one)
             self._run(batch)
 
     def _next_batch(self) -> list[_Pending]:
