@@ -529,6 +529,15 @@ def test_load_test_client_reads_what_httpx_reads(mini_server):
     # the answer check: vectors within the tolerance, nothing else
     assert same([0.5, 1.0], [0.50001, 1.0], 1e-4) and not same([0.5, 1.0], [0.51, 1.0], 1e-4)
     assert not same([0.5], [0.5, 1.0], 1e-4) and not same(["x"], [0.5], 1e-4) and same({"a": [1.0]}, {"a": [1.0]})
+    # fill-mask candidates: a near-tie (within the tolerance) may swap ranks or the top-k boundary, nothing else
+    cand = [{"score": 0.30, "token": 1, "sequence": "a"}, {"score": 0.2995, "token": 2, "sequence": "b"},
+            {"score": 0.10, "token": 3, "sequence": "c"}]
+    swapped = [dict(cand[1], score=0.3001), dict(cand[0], score=0.2999), cand[2]]
+    boundary = [cand[0], cand[1], {"score": 0.0999, "token": 9, "sequence": "z"}]
+    assert same(swapped, cand, 1e-2) and not same(swapped, cand, 1e-5)
+    assert same(boundary, cand, 1e-2) and not same(boundary, cand, 1e-5)
+    assert not same([cand[2], cand[0], cand[1]], cand, 1e-2)  # out of score order
+    assert not same([cand[0], dict(cand[1], sequence="x"), cand[2]], cand, 1e-2)
 
 
 def test_curl_against_each_route(mini_server, classifier_server, reranker_server, pipelines):
