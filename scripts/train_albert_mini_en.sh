@@ -3,28 +3,35 @@
 #
 #   scripts/train_albert_mini_en.sh [OUT [STOP_AFTER]]
 #
-# One schedule of 48,000 steps of 32 x 128 (about 197M token positions, many hours of 2-core CPU),
-# run in stages: each call resumes from OUT's latest checkpoint and, with STOP_AFTER, checkpoints
-# and exits after that step. The held-out split (250 documents, seed 0) never trains.
+# One schedule of 48,000 steps of 4,096 token positions each (about 197M in all, many hours of
+# 2-core CPU), run as a sequence-length curriculum of STAGES (END:SEQ_LEN:BATCH, batch x length
+# = 4,096 in each):
+#   steps     0- 3,500  128 x 32   (the first run: still on the unigram plateau at 3,500)
+#   steps 3,500- 5,600   32 x 128  (short sequences: the plateau broke within ~600 steps)
+#   steps 5,600-48,000  128 x 32   (full length: positions 32-127 and long context)
+# Each stage writes OUT/stage-K and continues the previous stage's last checkpoint (--init-from
+# and --start-step: a new sequence length means a new batch shape, so a fresh AdamW state with a
+# 100-step lr re-warm); within a stage, a call resumes from the stage's latest checkpoint
+# (--resume, optimizer included). With STOP_AFTER, the run checkpoints and exits after that step.
+# The held-out split (250 documents, seed 0) never trains.
 # Recipe: AdamW (decoupled weight decay 0.01, none on LayerNorm/bias; betas 0.9/0.98, eps 1e-6;
-# bias-corrected), peak lr LR below after 400 warmup steps, linear decay to 0 at step 48,000;
-# single-piece masking for the first 12,000 steps (25%), whole-word n-grams (n <= 3) after;
-# MLM + SOP, 15% masked (at most 20 per sequence), bf16 autocast. The model is the shipped config
-# (E 64, H 256, 4 layers sharing one block).
+# bias-corrected), peak lr LR below after 400 warmup steps, linear decay to 0 at step 48,000 (one
+# schedule across the stages); single-piece masking for the first 12,000 steps (25%), whole-word
+# n-grams (n <= 3) after; MLM + SOP, 15% masked (at most 15% of the length per sequence), bf16
+# autocast. The model is the shipped config (E 64, H 256, 4 layers sharing one block).
 #
 # When OUT's checkpoints are gone (a new machine) but committed weights are not, continue from a
 # model folder whose training/position.json records its schedule step (the shipped folder, or the
 # candidate in training-state/ when it was not yet better than the shipped model):
-#   RESUME_FROM=src/albertkit/models/albert-mini-en scripts/train_albert_mini_en.sh OUT [STOP_AFTER]
-# (--init-from that folder, --start-step its step, fresh optimizer, 100 re-warm steps).
+#   RESUME_FROM=training-state/albert-mini-en scripts/train_albert_mini_en.sh OUT [STOP_AFTER]
+# (the stage holding that step starts there from those weights: fresh optimizer, 100 re-warm steps).
 #
-# PROCS=2 runs it as 2 single-threaded processes (torchrun, DDP over gloo; same global batch and data
-# order): on 2 cores shared with other work that was 2.9 s/step against 5.4 s/step for one
-# 2-thread process.
+# PROCS=2 runs each stage as 2 single-threaded processes (torchrun, DDP over gloo; same global batch
+# and data order): on 2 shared cores that was 2.9 s/step against 5.4 s/step for one 2-thread process.
 #
 # After a stage, ship the best checkpoint ([MASK]-only held-out accuracy) if it beats the shipped one:
-#   python scripts/heldout_mask_accuracy.py OUT/best OUT/corpus      # vs training/heldout_mask_accuracy.json
-#   python scripts/ship_model.py OUT src/albertkit/models/albert-mini-en --checkpoint OUT/best \
+#   python scripts/heldout_mask_accuracy.py MODEL_DIR OUT/corpus   # vs training/heldout_mask_accuracy.json
+#   python scripts/ship_model.py OUT/stage-K src/albertkit/models/albert-mini-en --checkpoint CHECKPOINT \
 #       --tokenizer ../shared/data/albert-base-v2/spiece.model
 set -euo pipefail
 DATA=${ALBERTKIT_SHARED_DATA:-../shared/data}
@@ -32,20 +39,50 @@ OUT=${1:-runs/albert-mini-en}
 STOP=${2:-}
 SHIPPED=src/albertkit/models/albert-mini-en
 LR=1e-3  # probes from scratch (training/probes/): 1e-3 kept improving at step 300 where 2e-3 stalled
-ARGS=(pretrain "$DATA/corpus" --fallback-encoding cp1252 --heldout-docs 250 --seed 0
-      --tokenizer "$DATA/albert-base-v2/spiece.model" --config "$SHIPPED/config.json"
-      --batch-size 32 --max-steps 48000 --warmup-steps 400 --subword-masking-steps 12000
-      --optimizer adamw --lr "$LR" --adam-betas 0.9 0.98 --adam-eps 1e-6 --weight-decay 0.01
-      --max-seq-length 128 --max-predictions 20 --bf16 --num-workers 0
-      --log-every 20 --eval-every 100 --eval-instances 512 --probe-instances 128 --save-every 100
-      --output "$OUT" --resume)
-if [[ -n "$STOP" ]]; then ARGS+=(--stop-after "$STOP"); fi
+STAGES=${STAGES:-"3500:128:32 5600:32:128 48000:128:32"}
+COMMON=(pretrain --fallback-encoding cp1252 --heldout-docs 250 --seed 0
+        --tokenizer "$DATA/albert-base-v2/spiece.model" --config "$SHIPPED/config.json"
+        --max-steps 48000 --warmup-steps 400 --subword-masking-steps 12000
+        --optimizer adamw --lr "$LR" --adam-betas 0.9 0.98 --adam-eps 1e-6 --weight-decay 0.01
+        --bf16 --num-workers 0 --log-every 20 --eval-every 100 --eval-instances 512
+        --probe-instances 128 --save-every 100 --resume)
+
+run() {
+  if [[ -n "${PROCS:-}" ]]; then
+    OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node "$PROCS" -m albertkit "$@"
+  else
+    albertkit "$@"
+  fi
+}
+
+FROM_STEP=0
+FROM_WEIGHTS=
 if [[ -n "${RESUME_FROM:-}" ]]; then
-  STEP=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$RESUME_FROM/training/position.json")
-  ARGS+=(--init-from "$RESUME_FROM" --start-step "$STEP" --rewarm-steps 100)
+  FROM_STEP=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$RESUME_FROM/training/position.json")
+  FROM_WEIGHTS=$RESUME_FROM
 fi
-if [[ -n "${PROCS:-}" ]]; then
-  OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node "$PROCS" -m albertkit "${ARGS[@]}"
-else
-  albertkit "${ARGS[@]}"
-fi
+CORPUS="$DATA/corpus"
+START=0
+K=0
+for STAGE in $STAGES; do
+  K=$((K + 1))
+  IFS=: read -r END SEQ BATCH <<< "$STAGE"
+  DIR="$OUT/stage-$K"
+  if (( END <= FROM_STEP )) || { [[ -n "$STOP" ]] && (( START >= STOP )); }; then
+    START=$END; continue
+  fi
+  ARGS=("${COMMON[@]}" "$CORPUS" --max-seq-length "$SEQ" --batch-size "$BATCH"
+        --max-predictions $(( (SEQ * 15 + 99) / 100 )) --output "$DIR")
+  if [[ -n "$STOP" ]] && (( STOP < END )); then ARGS+=(--stop-after "$STOP"); else ARGS+=(--stop-after "$END"); fi
+  if ! ls "$DIR"/checkpoints/step-* > /dev/null 2>&1; then
+    if (( FROM_STEP > 0 && FROM_STEP >= START )); then  # a committed model at this stage's step
+      ARGS+=(--init-from "$FROM_WEIGHTS" --start-step "$FROM_STEP" --rewarm-steps 100)
+    elif (( START > 0 )); then                # the previous stage's last checkpoint
+      ARGS+=(--init-from "$(printf '%s/stage-%d/checkpoints/step-%08d/model' "$OUT" $((K - 1)) "$START")"
+             --start-step "$START" --rewarm-steps 100)
+    fi
+  fi
+  run "${ARGS[@]}"
+  if [[ -d "$DIR/corpus" ]]; then CORPUS="$DIR/corpus"; fi  # prepared once, read by later stages
+  START=$END
+done
