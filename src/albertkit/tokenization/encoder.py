@@ -212,7 +212,9 @@ class SentencePieceEncoder:
             return []
         starts = self._starts_word
         first = last + 1 - starts[ids[0]]
-        return list(accumulate(map(starts.__getitem__, ids), initial=first))[1:]
+        words: list[int | None] = list(accumulate(map(starts.__getitem__, ids), initial=first))
+        del words[0]
+        return words
 
     # -- the aligned path ----------------------------------------------------------------------
 

@@ -276,33 +276,33 @@ ROW_PAD = {
 }
 
 
-def assemble(a: Encoded, b: Encoded | None, cls_id: int | None, sep_id: int | None) -> dict[str, list]:
-    """``[CLS] A [SEP] (B [SEP])`` (no special tokens when ``cls_id`` is None) with every column."""
-    row: dict[str, list] = {k: [] for k in ROW_PAD}
-
-    def special(token_id: int, type_id: int) -> None:
-        for key, value in zip(ROW_PAD, (token_id, type_id, 1, 1, (0, 0), None, None)):
-            row[key].append(value)
-
-    def sequence(s: Encoded, type_id: int) -> None:
-        n = len(s.ids)
-        row["input_ids"] += s.ids
-        row["token_type_ids"] += [type_id] * n
-        row["attention_mask"] += [1] * n
-        row["special_tokens_mask"] += [0] * n
-        row["offset_mapping"] += s.offsets if s.offsets is not None else [(0, 0)] * n
-        row["words"] += s.words
-        row["sequence_ids"] += [type_id] * n
-
-    if cls_id is not None:
-        special(cls_id, 0)
-    sequence(a, 0)
-    if sep_id is not None:
-        special(sep_id, 0)
+def assemble(a: Encoded, b: Encoded | None, cls_id: int | None, sep_id: int | None, keys: Sequence[str] = tuple(ROW_PAD)) -> dict[str, list]:
+    """``[CLS] A [SEP] (B [SEP])`` (no special tokens when ``cls_id`` is None): the columns in ``keys``
+    plus ``words`` and ``sequence_ids``."""
+    head, tail = ([cls_id], [sep_id]) if cls_id is not None and sep_id is not None else ([], [])
+    h, t, n1 = len(head), len(tail), len(a.ids)
+    n2 = len(b.ids) if b is not None else 0
+    ids = head + a.ids + tail
+    words = [None] * h + a.words + [None] * t
+    seqs: list[int | None] = [None] * h + [0] * n1 + [None] * t
     if b is not None:
-        sequence(b, 1)
-        if sep_id is not None:
-            special(sep_id, 1)
+        ids += b.ids + tail
+        words += b.words + [None] * t
+        seqs += [1] * n2 + [None] * t
+    row: dict[str, list] = {"input_ids": ids, "words": words, "sequence_ids": seqs}
+    if "token_type_ids" in keys:
+        row["token_type_ids"] = [0] * (h + n1 + t) + ([1] * (n2 + t) if b is not None else [])
+    if "attention_mask" in keys:
+        row["attention_mask"] = [1] * len(ids)
+    if "special_tokens_mask" in keys:
+        row["special_tokens_mask"] = [1] * h + [0] * n1 + [1] * t + ([0] * n2 + [1] * t if b is not None else [])
+    if "offset_mapping" in keys:
+        def offsets(s: Encoded) -> list[tuple[int, int]]:
+            return s.offsets if s.offsets is not None else [(0, 0)] * len(s.ids)
+
+        row["offset_mapping"] = [(0, 0)] * h + offsets(a) + [(0, 0)] * t
+        if b is not None:
+            row["offset_mapping"] += offsets(b) + [(0, 0)] * t
     return row
 
 

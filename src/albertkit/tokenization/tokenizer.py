@@ -448,6 +448,9 @@ class AlbertTokenizer:
             encoded = [self.encoder.encode_aligned(t) for t in everything]
         else:  # ids and word ids through the batch encoder
             encoded = self.encoder.encode_words(everything)
+        wanted = (("token_type_ids", return_token_type_ids), ("attention_mask", return_attention_mask),
+                  ("special_tokens_mask", return_special_tokens_mask), ("offset_mapping", return_offsets_mapping))
+        keys = ["input_ids", *(k for k, on in wanted if on)]
         cls_id, sep_id = (self.cls_token_id, self.sep_token_id) if add_special_tokens else (None, None)
         rows: list[dict[str, list]] = []
         sample_map: list[int] = []
@@ -456,14 +459,11 @@ class AlbertTokenizer:
             budget = (max_length or 0) - (self.num_special_tokens_to_add(b is not None) if add_special_tokens else 0)
             mode = trunc_mode if max_length is not None else None
             for wa, wb in E.truncate(a, b, mode, budget, max_length or 0, stride, return_overflowing_tokens):
-                rows.append(E.assemble(wa, wb, cls_id, sep_id))
+                rows.append(E.assemble(wa, wb, cls_id, sep_id, keys))
                 sample_map.append(n)
         if pad_mode is not None:
             E.pad_rows(rows, {**E.ROW_PAD, "input_ids": self.pad_token_id},
                        max_length if pad_mode == "max_length" else None, pad_to_multiple_of)
-        wanted = (("token_type_ids", return_token_type_ids), ("attention_mask", return_attention_mask),
-                  ("special_tokens_mask", return_special_tokens_mask), ("offset_mapping", return_offsets_mapping))
-        keys = ["input_ids", *(k for k, on in wanted if on)]
         return E.build_batch(rows, keys, self._pieces, batched=batched, return_tensors=return_tensors,
                              sample_map=sample_map if return_overflowing_tokens else None, return_length=return_length)
 
