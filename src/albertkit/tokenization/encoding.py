@@ -225,21 +225,17 @@ def truncate(
         if mode == "only_second":
             raise ValueError("truncation='only_second' needs a text pair")
         return [(w, None) for w in _windows(a, budget, stride, overflow)]
-    if mode == "only_first":
-        room = budget - n2
+    if mode in ("only_first", "only_second"):
+        first = mode == "only_first"
+        cut, kept = ("first", "second") if first else ("second", "first")
+        room = budget - (n2 if first else n1)
         if room <= 0:
             raise ValueError(
-                f"cannot truncate the first sequence to fit max_length={max_length}: the second sequence "
-                f"alone has {n2} tokens; use truncation='longest_first' or 'only_second'"
+                f"cannot truncate the {cut} sequence to fit max_length={max_length}: the {kept} sequence "
+                f"alone has {n2 if first else n1} tokens; use truncation='longest_first' or 'only_{kept}'"
             )
-        return [(w, b) for w in _windows(a, room, stride, overflow)]
-    if mode == "only_second":
-        room = budget - n1
-        if room <= 0:
-            raise ValueError(
-                f"cannot truncate the second sequence to fit max_length={max_length}: the first sequence "
-                f"alone has {n1} tokens; use truncation='longest_first' or 'only_first'"
-            )
+        if first:
+            return [(w, b) for w in _windows(a, room, stride, overflow)]
         return [(a, w) for w in _windows(b, room, stride, overflow)]
     # longest_first, as Google's _truncate_seq_pair (run_classifier.py, run_squad_v1.py) and the
     # transformers 4 slow tokenizer: pop one token at a time from the longer sequence, from the

@@ -50,6 +50,11 @@ SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 _SPECIAL_NAMES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
 
+def _token_id(name: str) -> property:
+    """A read-only ``<name>_id`` property: the id of the token held in attribute ``name``."""
+    return property(lambda self: self._vocab[getattr(self, name)], doc=f"The id of ``{name}``.")
+
+
 class AlbertTokenizer:
     """ALBERT's SentencePiece tokenizer with the Hugging Face tokenizer interface.
 
@@ -199,17 +204,10 @@ class AlbertTokenizer:
 
     # -- options and vocabulary --------------------------------------------------------------
 
-    @property
-    def do_lower_case(self) -> bool:
-        return self.normalizer.do_lower_case
-
-    @property
-    def remove_space(self) -> bool:
-        return self.normalizer.remove_space
-
-    @property
-    def keep_accents(self) -> bool:
-        return self.normalizer.keep_accents
+    # the normaliser's options, read-only: the normaliser is built once from them
+    do_lower_case = property(lambda self: self.normalizer.do_lower_case)
+    remove_space = property(lambda self: self.normalizer.remove_space)
+    keep_accents = property(lambda self: self.normalizer.keep_accents)
 
     @property
     def num_threads(self) -> int:
@@ -229,26 +227,11 @@ class AlbertTokenizer:
     def get_vocab(self) -> dict[str, int]:
         return dict(self._vocab)
 
-    @property
-    def unk_token_id(self) -> int:
-        return self._vocab[self.unk_token]
-
-    @property
-    def sep_token_id(self) -> int:
-        return self._vocab[self.sep_token]
-
-    @property
-    def pad_token_id(self) -> int:
-        return self._vocab[self.pad_token]
-
-    @property
-    def cls_token_id(self) -> int:
-        return self._vocab[self.cls_token]
-
-    @property
-    def mask_token_id(self) -> int:
-        return self._vocab[self.mask_token]
-
+    unk_token_id = _token_id("unk_token")
+    sep_token_id = _token_id("sep_token")
+    pad_token_id = _token_id("pad_token")
+    cls_token_id = _token_id("cls_token")
+    mask_token_id = _token_id("mask_token")
     bos_token_id = cls_token_id
     eos_token_id = sep_token_id
 
