@@ -211,7 +211,12 @@ class AlbertTokenizer:
 
     @property
     def num_threads(self) -> int:
+        """Threads of SentencePiece's batch encoder (settable)."""
         return self.encoder.num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        self.encoder.num_threads = int(value)
 
     def _normalize(self, text: str) -> str:
         """The text SentencePiece sees for ``text`` (one chunk without special tokens)."""
@@ -310,7 +315,7 @@ class AlbertTokenizer:
         An unknown character shows as itself (as transformers shows it); its id is ``<unk>``'s.
         """
         E.check_text(text, "text")
-        return self.encoder.encode_aligned(text).pieces or []
+        return self.encoder.encode_aligned(text).pieces or []  # always a list on this path
 
     def encode(
         self,
@@ -439,9 +444,9 @@ class AlbertTokenizer:
         sample_map: list[int] = []
         for n, a in enumerate(encoded[: len(texts)]):
             b = encoded[len(texts) + n] if pairs is not None else None
+            # trunc_mode implies a max_length (set above)
             budget = (max_length or 0) - (self.num_special_tokens_to_add(b is not None) if add_special_tokens else 0)
-            mode = trunc_mode if max_length is not None else None
-            for wa, wb in E.truncate(a, b, mode, budget, max_length or 0, stride, return_overflowing_tokens):
+            for wa, wb in E.truncate(a, b, trunc_mode, budget, max_length or 0, stride, return_overflowing_tokens):
                 rows.append(E.assemble(wa, wb, cls_id, sep_id, keys))
                 sample_map.append(n)
         if pad_mode is not None:
