@@ -242,48 +242,42 @@ class SentencePieceEncoder:
                 last = words[-1]
         return Encoded(ids, words, offsets, pieces)
 
-    def _vanishes(self, ch: str) -> bool:
-        """True for a character SentencePiece's normaliser turns into nothing (or a space)."""
-        v = self._vanish_cache.get(ch)
-        if v is None:
-            v = ch.isspace() or not self.sp.encode(ch)
-            self._vanish_cache[ch] = v
-        return v
-
     def _encode_chunk_aligned(self, chunk: str, base: int) -> tuple[list[int], list[tuple[int, int]], list[str]]:
         """Ids, original-text offsets and pieces of one chunk without special tokens."""
         norm, starts, ends = self.normalize.align(chunk, base)
         if not norm:
             return [], [], []
         proto = self.sp.encode(norm, return_type="proto")
+        n = len(norm)
+        # SentencePiece's spans are in UTF-8 bytes; map them to characters of norm
         if norm.isascii():
-            byte_to_char = None
+            to_char: Sequence[int] = range(n + 1)
         else:
-            byte_to_char = []
+            to_char = []
             for ci, ch in enumerate(norm):
-                byte_to_char.extend([ci] * len(ch.encode("utf-8")))
-            byte_to_char.append(len(norm))
+                to_char.extend([ci] * len(ch.encode("utf-8")))
+            to_char.append(n)
+        # per character: SentencePiece's normaliser turns it into nothing or a space
+        cache = self._vanish_cache
+        for ch in set(norm).difference(cache):
+            cache[ch] = ch.isspace() or not self.sp.encode(ch)
+        vanishes = [cache[ch] for ch in norm]
         ids: list[int] = []
         offsets: list[tuple[int, int]] = []
         pieces: list[str] = []
-        n = len(norm)
-        vanishes = self._vanishes
-
-        def to_char(b: int) -> int:
-            return b if byte_to_char is None else byte_to_char[b]
 
         for p in proto.pieces:
-            cb, ce = to_char(p.begin), to_char(p.end)
+            cb, ce = to_char[p.begin], to_char[p.end]
             # the span without the whitespace SentencePiece folded into "▁" and without characters its
             # normaliser deletes (controls, zero-width marks), which it attributes to a neighbouring piece
-            while cb < ce and vanishes(norm[cb]):
+            while cb < ce and vanishes[cb]:
                 cb += 1
-            while ce > cb and vanishes(norm[ce - 1]):
+            while ce > cb and vanishes[ce - 1]:
                 ce -= 1
             if cb >= ce:
                 # a lone "▁": transformers' fast tokenizer maps it to the first character after it
-                cb = to_char(p.end)
-                while cb < n and vanishes(norm[cb]):
+                cb = to_char[p.end]
+                while cb < n and vanishes[cb]:
                     cb += 1
                 cb = min(cb, n - 1)
                 ce = cb + 1
