@@ -19,11 +19,12 @@ scalars (a label); the model sees what :func:`pad` (or the caller's own ``collat
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import torch
 from torch import Tensor, nn
+
+from albertkit.utils import pad_lists
 
 __all__ = ["pad", "length_order", "predict"]
 
@@ -57,18 +58,13 @@ def pad(
         values = [f[key] for f in features]
         first = values[0]
         if isinstance(first, list) and first and isinstance(first[0], list):  # [C, T] per feature
-            width = _width(max(len(row) for v in values for row in v), pad_to_multiple_of)
-            batch[key] = torch.tensor([[row + [pad_value] * (width - len(row)) for row in v] for v in values])
+            rows, width = pad_lists([row for v in values for row in v], pad_value, multiple_of=pad_to_multiple_of)
+            batch[key] = torch.tensor(rows).view(len(values), -1, width)
         elif isinstance(first, list):  # [T] per feature
-            width = _width(max(len(v) for v in values), pad_to_multiple_of)
-            batch[key] = torch.tensor([v + [pad_value] * (width - len(v)) for v in values])
+            batch[key] = torch.tensor(pad_lists(values, pad_value, multiple_of=pad_to_multiple_of)[0])
         else:
             batch[key] = torch.tensor(values, dtype=torch.float32 if isinstance(first, float) else torch.long)
     return batch
-
-
-def _width(longest: int, multiple: int | None) -> int:
-    return longest if multiple is None else multiple * math.ceil(longest / multiple)
 
 
 def length_order(lengths: Sequence[int]) -> tuple[list[int], list[int]]:

@@ -17,7 +17,7 @@ from typing import Sequence
 # module -> it defines register(subparsers) adding one or more subcommands.
 COMMAND_MODULES = (
     "albertkit.pipelines.commands",
-    "albertkit.tokenization_commands",
+    "albertkit.tokenization.commands",
     "albertkit.pretraining.commands",
     "albertkit.finetuning.commands",
     "albertkit.export_commands",

@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic file writes, logging setup."""
+"""Small shared helpers: atomic file writes, logging setup, the one padding rule."""
 
 from __future__ import annotations
 
@@ -9,9 +9,23 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
-__all__ = ["check_positive", "ordinary_permissions", "atomic_write_text", "atomic_write_bytes", "atomic_path", "atomic_folder", "get_logger"]
+__all__ = ["pad_lists", "check_positive", "ordinary_permissions", "atomic_write_text", "atomic_write_bytes", "atomic_path", "atomic_folder", "get_logger"]
+
+
+def pad_lists(rows: Sequence[list], value: Any, length: int | None = None, multiple_of: int | None = None) -> tuple[list[list], int]:
+    """Right-pad ``rows`` with ``value`` to one width: ``length`` (default: the longest row), rounded
+    up to a multiple of ``multiple_of``. Returns the padded rows (new lists) and the width. The one
+    padding rule: the tokenizer's ``pad_rows`` and ``batching.pad`` both call it.
+
+        >>> pad_lists([[2, 5, 3], [2, 3]], 0, multiple_of=4)
+        ([[2, 5, 3, 0], [2, 3, 0, 0]], 4)
+    """
+    width = max((len(r) for r in rows), default=0) if length is None else length
+    if multiple_of is not None and multiple_of > 1:
+        width = multiple_of * math.ceil(width / multiple_of)
+    return [list(r) + [value] * (width - len(r)) for r in rows], width
 
 
 def get_logger(name: str) -> logging.Logger:

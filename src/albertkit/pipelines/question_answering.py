@@ -33,62 +33,14 @@ from albertkit.pipelines.base import Feature, Pipeline, PipelineInputError, desc
 
 __all__ = ["QuestionAnsweringPipeline", "best_spans", "user_defined_ids"]
 
-_USER_DEFINED = 4  # sentencepiece_model.proto: SentencePiece.Type.USER_DEFINED
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
-    """(field number, wire type, value) of one protobuf message; length-delimited values as bytes."""
-    out: list[tuple[int, int, Any]] = []
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-        elif wire == 1:
-            value, pos = buf[pos : pos + 8], pos + 8
-        elif wire == 2:
-            size, pos = _varint(buf, pos)
-            value, pos = buf[pos : pos + size], pos + size
-        elif wire == 5:
-            value, pos = buf[pos : pos + 4], pos + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        out.append((number, wire, value))
-    return out
-
-
 def user_defined_ids(tokenizer: Any) -> frozenset[int]:
-    """Ids of the SentencePiece model's user-defined symbols (ALBERT: ``( ) " - . – £ €``).
-
-    Read from the serialized model (``ModelProto.pieces[i].type == USER_DEFINED``) with a few lines
-    of wire-format parsing rather than a protobuf dependency. A tokenizer without a SentencePiece
-    model has none.
+    """Ids of the tokenizer's user-defined symbols (ALBERT: ``( ) " - . – £ €``), as
+    ``AlbertTokenizer.user_defined_ids`` lists them; a tokenizer without such a list has none.
 
         >>> sorted(user_defined_ids(AlbertTokenizer.from_pretrained("albert-base-v2")))  # doctest: +SKIP
         [5, 6, 7, 8, 9, 10, 11, 12]
     """
-    sp = getattr(tokenizer, "sp", None)
-    if sp is None or not hasattr(sp, "serialized_model_proto"):
-        return frozenset()
-    ids = []
-    pieces = [v for number, wire, v in _fields(sp.serialized_model_proto()) if number == 1 and wire == 2]
-    for i, piece in enumerate(pieces):
-        kind = next((v for number, wire, v in _fields(piece) if number == 3 and wire == 0), 1)
-        if kind == _USER_DEFINED:
-            ids.append(i)
-    return frozenset(ids)
+    return frozenset(getattr(tokenizer, "user_defined_ids", ()))
 
 
 def best_spans(
