@@ -9,7 +9,7 @@ module, else to ``albertkit.x``.
 The layers (docs/architecture.md), lowest first; a module may import its own layer or lower ones:
 
     hub, layout, utils, cpu -> config -> checkpoint, quantization -> modeling (and albertkit.keras)
-    -> fused, fast, optim -> tokenization, formats -> pipelines, training -> finetuning,
+    -> fused, fast, optim, batching, distributed -> tokenization, formats -> pipelines, training -> finetuning,
     pretraining, model_card -> serving, the command modules and the CLI
 
 (hub sits below config: ``AlbertConfig.from_pretrained`` resolves hub names, and hub imports nothing.)
@@ -38,6 +38,8 @@ LAYERS: dict[str, int] = {
     "albertkit.fused": 4,
     "albertkit.fast": 4,
     "albertkit.optim": 4,
+    "albertkit.batching": 4,  # pad + predict in batches: used by pipelines, training, fine-tuning, pretraining
+    "albertkit.distributed": 4,
     "albertkit.tokenization": 5,
     "albertkit.formats": 5,  # outside formats -> config + weights + tokenizer
     "albertkit.pipelines": 6,
@@ -48,7 +50,6 @@ LAYERS: dict[str, int] = {
     "albertkit.serving": 8,
     "albertkit.cli": 8,
     "albertkit.export_commands": 8,
-    "albertkit.tokenization_commands": 8,
 }
 COMMANDS = 8  # any module named *commands is a front end: the top layer
 
@@ -187,3 +188,10 @@ def test_checkpoint_does_not_know_the_model_classes() -> None:
     # Named in issue 13: loading adapts keys through torch-free layout facts, never through modeling.
     assert "albertkit.modeling" not in import_graph()["albertkit.checkpoint"]
     assert "albertkit.fast" not in import_graph()["albertkit.checkpoint"]
+
+
+def test_every_module_has_a_layer() -> None:
+    # A new module must be placed in LAYERS (or be a *commands front end): an unranked module would
+    # escape the layer check above. The package root and __main__ re-export / run the CLI.
+    unranked = [m for m in import_graph() if layer_of(m) is None and m not in ("albertkit", "albertkit.__main__")]
+    assert not unranked, f"add these to LAYERS in tests/test_import_layers.py: {unranked}"
