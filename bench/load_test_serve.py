@@ -135,14 +135,14 @@ def free_port() -> int:
 class Server:
     """A server subprocess on 127.0.0.1, with its peak RSS sampled (psutil) while it runs."""
 
-    def __init__(self, kind: str, model: str, fast: str, extra: list[str] | None = None) -> None:
+    def __init__(self, kind: str, model: str, fast: str, extra: list[str] | None = None, baseline_dtype: str = "fp32") -> None:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         if kind == "albertkit":
             cmd = [PYTHON, "-m", "albertkit", "serve", model, "--port", str(self.port), "--fast", fast, *(extra or [])]
         else:
-            cmd = [PYTHON, str(REPO / "bench" / "serve_baseline.py"), model, "--port", str(self.port)]
+            cmd = [PYTHON, str(REPO / "bench" / "serve_baseline.py"), model, "--port", str(self.port), "--dtype", baseline_dtype]
         # Both servers get the same environment: torch's default threads (one per core), whatever
         # OMP_NUM_THREADS the caller runs the load test with.
         env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -444,6 +444,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(MINI))
     parser.add_argument("--fast", default="fp32", help="albertkit's --fast (default fp32: the baseline runs fp32 too)")
+    parser.add_argument("--baseline-dtype", choices=("fp32", "bf16"), default=None,
+                        help="the baseline's precision (default: bf16 when --fast is bf16, else fp32: like for like)")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per load phase (default 60)")
     parser.add_argument("--rounds", type=int, default=2, help="albertkit/baseline alternations (default 2)")
@@ -457,6 +459,7 @@ def main() -> int:
 
     pool = request_pool(args.pool)
     tol = args.tol if args.tol is not None else (1e-4 if args.fast == "fp32" else 1e-2)
+    baseline_dtype = args.baseline_dtype or ("bf16" if args.fast == "bf16" else "fp32")
     refs: dict[str, list[Any]] = {}
     rounds: dict[str, list[dict]] = {"albertkit": [], "baseline": []}
     peak: dict[str, int] = {"albertkit": 0, "baseline": 0}
@@ -464,7 +467,7 @@ def main() -> int:
     for r in range(0 if args.only_overload else args.rounds):
         for kind in ("albertkit", "baseline"):
             last = kind == "albertkit" and r == args.rounds - 1
-            server = Server(kind, args.model, args.fast)
+            server = Server(kind, args.model, args.fast, baseline_dtype=baseline_dtype)
             server.wait_healthy()
             if kind not in refs:
                 refs[kind] = run_async(references(server.url, pool))
@@ -505,6 +508,7 @@ def main() -> int:
         "cores": os.cpu_count(),
         "model": args.model,
         "fast": args.fast,
+        "baseline_dtype": baseline_dtype,
         "tolerance": tol,
         "clients": args.clients,
         "duration_s": args.duration,

@@ -5,7 +5,7 @@ each request one call of ``transformers.pipeline`` on its own inputs, no batchin
 Same request/response shapes as albertkit's ``/embed`` (mean pooling, L2-normalized) and
 ``/fill-mask`` for the routes the load test uses, plus ``/health``.
 
-    $ python bench/serve_baseline.py src/albertkit/models/albert-mini-en --port 8081
+    $ python bench/serve_baseline.py src/albertkit/models/albert-mini-en --port 8081 [--dtype bf16]
 """
 
 from __future__ import annotations
@@ -16,13 +16,16 @@ import logging
 import numpy as np
 
 
-def build_app(model: str):
+def build_app(model: str, dtype: str = "fp32"):
+    import torch
     import transformers
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
-    fill = transformers.pipeline("fill-mask", model=model, device="cpu")
-    features = transformers.pipeline("feature-extraction", model=model, device="cpu")
+    # bf16 as transformers documents it for CPU inference: the model loaded in torch.bfloat16.
+    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    fill = transformers.pipeline("fill-mask", model=model, device="cpu", dtype=torch_dtype)
+    features = transformers.pipeline("feature-extraction", model=model, device="cpu", dtype=torch_dtype)
     app = FastAPI()
 
     def texts(body: dict) -> tuple[bool, list[str]]:
@@ -62,9 +65,10 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="the model's precision (default fp32)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    uvicorn.run(build_app(args.model), host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(build_app(args.model, args.dtype), host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":
