@@ -59,6 +59,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MODES = ("fp32", "bf16", "int8", "onnx", "onnx-int8", "auto")
+# ONNX Runtime graph fusions that make the CPU forward slower (measured, see fuse_transformer_ops).
+SLOW_CPU_FUSIONS = ("SkipLayerNormFusion",)
 ONNX_INSTALL_HINT = "ONNX export / ONNX Runtime need the optional extras: pip install 'albertkit[onnx]'"
 
 # Per class: the extra inputs its graph takes (beyond input_ids / attention_mask / token_type_ids) and
@@ -223,8 +225,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, int8: bool = False
     Inputs: ``input_ids``, ``attention_mask``, ``token_type_ids`` (int64, [B, T] or [B, C, T]) and, for
     the MLM heads, ``masked_lm_positions`` [B, P]. Outputs: the model's output fields (e.g. ``logits``).
     ``fuse=True`` (the default) runs ONNX Runtime's transformer optimizer on the graph
-    (:func:`fuse_transformer_ops`: one Attention op per layer application, SkipLayerNormalization,
-    FastGelu), keeping the shared block's weights stored once. ``int8=True`` then applies ONNX
+    (:func:`fuse_transformer_ops`: one Attention op per layer application, FastGelu), keeping the shared block's weights stored once. ``int8=True`` then applies ONNX
     Runtime's dynamic int8 quantization (:func:`quantize_onnx_int8`). The config is stored in the
     graph's metadata so :class:`OrtModel` can rebuild the output dataclass. Written atomically.
     """
@@ -281,15 +282,19 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, int8: bool = False
     return path
 
 
-def fuse_transformer_ops(proto: Any, config: AlbertConfig) -> Any:
+def fuse_transformer_ops(proto: Any, config: AlbertConfig, *, skip_layer_norm: bool = False) -> Any:
     """ONNX Runtime's transformer optimizer (``model_type="bert"``) on an exported ALBERT graph.
 
         >>> fused = fuse_transformer_ops(onnx.load("albert.onnx"), model.config)  # doctest: +SKIP
 
     Fuses each layer application's Q/K/V projections, scores, mask and softmax into one ``Attention``
-    op (one [H, 3H] GEMM), the residual adds and LayerNorms into ``SkipLayerNormalization`` and the
-    FFN's GELU into ``FastGelu`` -- the graph ONNX Runtime's docs advise for BERT-like models, and
-    the one its int8 quantizer turns into ``QAttention``. The raw 0/1 attention mask is kept (not the
+    op (one [H, 3H] GEMM) and the FFN's GELU into ``FastGelu`` -- the graph ONNX Runtime's docs advise
+    for BERT-like models, and the one its int8 quantizer turns into ``QAttention``. Unlike the docs'
+    recipe, the residual adds and LayerNorms are not fused into ``SkipLayerNormalization`` unless
+    ``skip_layer_norm=True``: ONNX Runtime 1.32's CPU kernel for it is slower than the Add, Add and
+    LayerNormalization it replaces (4.2 vs 1.5 ms of CPU on [1024, 768], one thread; 12% of the CPU
+    time of the whole int8 forward at 8 x 128, Zen 4). :class:`OrtModel` keeps the session from fusing
+    them back. The raw 0/1 attention mask is kept (not the
     optimizer's default "length of the unpadded prefix"), so any mask means what it means in torch.
     The optimizer writes the concatenated Q/K/V weight once per Attention node; ALBERT's are one
     shared block, so identical initializers are merged again (:func:`_merge_identical_initializers`).
@@ -302,6 +307,7 @@ def fuse_transformer_ops(proto: Any, config: AlbertConfig) -> Any:
     proto = onnx.shape_inference.infer_shapes(proto)
     options = FusionOptions("bert")
     options.use_raw_attention_mask(True)
+    options.enable_skip_layer_norm = options.enable_bias_skip_layer_norm = skip_layer_norm
     # opt_level=0: the Python fusions only. ONNX Runtime's own graph optimizations run when a session
     # loads the file (for the CPU it runs on), and would here fold the tied decoder's Transpose of the
     # embedding table into a second copy of the table.
@@ -476,7 +482,11 @@ class OrtModel:
         # No spin-waiting after a run: torch (tokenizer, post-processing, the next model) runs right
         # after on the same cores, and ORT's spinning workers would take their time slices.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        # ONNX Runtime's own SkipLayerNormFusion would put back the SkipLayerNormalization that
+        # fuse_transformer_ops leaves out: slower on CPU than the Add + LayerNormalization it replaces.
+        self.session = ort.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"], disabled_optimizers=list(SLOW_CPU_FUSIONS)
+        )
         meta = self.session.get_modelmeta().custom_metadata_map
         if "albertkit_class" not in meta:
             raise ValueError(f"{self.path}: not exported by albertkit (no albertkit_class metadata)")
