@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -35,8 +35,9 @@ from bench.bench_forward import make_inputs  # noqa: E402
 SHARED = REPO.parent / "shared" / "data"
 
 
-def op_profile(path: Path, feeds: dict[str, torch.Tensor], runs: int = 2) -> dict[str, float]:
-    """Milliseconds per run spent in each operator type (ONNX Runtime's profiler, pinned like the bench)."""
+def op_profile(path: Path, feeds: dict[str, torch.Tensor], runs: int = 2, disabled: tuple[str, ...] = ()) -> dict[str, float]:
+    """Milliseconds per run spent in each operator type (ONNX Runtime's profiler, pinned like the bench;
+    ``disabled``: session fusions turned off, as :class:`albertkit.fast.OrtModel` does)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -45,7 +46,7 @@ def op_profile(path: Path, feeds: dict[str, torch.Tensor], runs: int = 2) -> dic
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.enable_profiling = True
     options.profile_file_prefix = str(path.with_suffix(""))
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled))
     names = {i.name for i in session.get_inputs()}
     x = {k: v.numpy() for k, v in feeds.items() if k in names}
     session.run(None, x)
@@ -107,10 +108,12 @@ def main() -> None:
     _, x = make_inputs(args.shapes.split(",")[0])
     peer = work / "hf-AlbertModel-int8-encoder.onnx"
     print(f"\nONNX Runtime profiler, ms per run by operator type at {args.shapes.split(',')[0]}:")
-    for name, path in (("ak onnx-int8", files["ak onnx-int8"]), ("ort int8 enc", peer)):
-        prof = op_profile(path, x)
+    from albertkit.fast import SLOW_CPU_FUSIONS
+
+    for name, path, disabled in (("ak onnx-int8", files["ak onnx-int8"], SLOW_CPU_FUSIONS), ("ort int8 enc", peer, ())):
+        prof = op_profile(path, x, disabled=disabled)
         print(f"- {name}: total {sum(prof.values()):.0f}; " + ", ".join(f"{k} {v:.0f}" for k, v in list(prof.items())[:8]))
-    os.environ.get("KEEP") or __import__("shutil").rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
