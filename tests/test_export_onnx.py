@@ -230,6 +230,22 @@ def test_fused_export_every_layer_matches_transformers(tmp_path):
     torch.testing.assert_close(got.pooler_output, ref.pooler_output, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("opset", [14, 20])
+def test_fused_export_other_opsets(tmp_path, opset):
+    """Opset 14 (LayerNorm decomposed) still fuses; at opset 20 gelu_new is exported as Gelu(tanh), which must
+    not become the erf BiasGelu (large weights, so a GELU mismatch shows)."""
+    cfg = AlbertConfig.from_name("tiny", hidden_size=64, num_attention_heads=4, intermediate_size=128, num_hidden_layers=2,
+                                 initializer_range=0.5)
+    torch.manual_seed(0)
+    model = am.AlbertForMaskedLM(cfg).eval()
+    path = export_onnx(model, tmp_path / f"op{opset}.onnx", opset=opset)
+    assert _op_counts(path)["Attention"] == 2
+    b = batch(cfg, 2, 9)
+    with torch.no_grad():
+        ref = model(**b).logits
+    torch.testing.assert_close(OrtModel(path)(**b).logits, ref, atol=1e-4 * ref.abs().max().item(), rtol=1e-4)
+
+
 def test_unfused_export_is_plain_onnx(tmp_path, tiny_config):
     """``fuse=False``: standard ONNX ops only (for runtimes other than ONNX Runtime), same outputs."""
     torch.manual_seed(0)
