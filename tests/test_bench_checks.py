@@ -50,3 +50,34 @@ def test_failed_row_prints_failed_instead_of_a_ratio(passed: bool, expect: str) 
     assert expect in table
     assert ("FAILED: a ok; b" in table) != passed
     assert Row("x", "tok/s", 30.0, 10.0, higher_is_better=True).ratio == 3.0
+
+
+def test_targets_table_reads_each_target_from_its_row(tmp_path, monkeypatch) -> None:
+    """run_all's targets table takes each ratio from the row it names (FAILED stays FAILED, a missing row is
+    "not measured"), parses the pretraining subprocess's printed table, and --write replaces only this
+    CPU's section of RESULTS.md."""
+    import bench.run_all as run_all
+
+    ok = Check("ok", True)
+    forward = [
+        Row("[8x128] fp32: albertkit fp32 vs ORT fp32 (transformers export + ORT transformer optimizer)", "ms", 10.0, 11.0, check=ok),
+        Row("[32x128] fp32: albertkit fp32 vs ORT fp32 (transformers export + ORT transformer optimizer)", "ms", 10.0, 9.0, check=ok),
+        Row("[8x128] int8 target: best albertkit int8 (onnx-int8) vs best ORT int8 (ort int8)", "ms", 10.0, 20.0,
+            check=Check("cos", False)),
+    ]
+    pretrain = format_table([Row("32x128 same work: MLM logits at all positions both sides: tokens/s", "tok/s", 140.0, 100.0, True)])
+    table = run_all.targets_table(forward, [], pretrain)
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()}
+    assert "1.10x / 0.90x / not measured | **missed" in lines["fp32 >= 1.0x ORT fp32 at 8x128 / 32x128 / padded real"]
+    assert "FAILED / not measured | **missed" in lines["int8 (best albertkit int8) >= 1.0x best ORT int8 at 8x128 / 32x128"]
+    assert "| 1.40x | met |" in lines["training 32x128 same work >= 1.3x tokens/s"]
+
+    results = tmp_path / "bench" / "RESULTS.md"
+    results.parent.mkdir()
+    results.write_text("# Benchmark results\n\nolder notes\n")
+    monkeypatch.setattr(run_all, "REPO", tmp_path)
+    run_all.write_results("first", "CPU A")
+    run_all.write_results("other", "CPU B")
+    run_all.write_results("second", "CPU A")
+    text = results.read_text()
+    assert "second" in text and "first" not in text and "other" in text and text.endswith("older notes\n")

@@ -113,6 +113,12 @@ def test_cli_export(tmp_path, tiny_config):
     b = batch(tiny_config, 2, 7)
     with torch.no_grad():
         torch.testing.assert_close(OrtModel(out)(**b).logits, model.eval()(**b).logits, atol=1e-5, rtol=1e-4)
+    import onnx
+
+    assert "com.microsoft" in {n.domain for n in onnx.load(str(out)).graph.node}  # ONNX Runtime's fused ops
+    plain = tmp_path / "out" / "plain.onnx"
+    assert main(["export", "onnx", str(tmp_path / "m"), str(plain), "--task", "fill-mask", "--plain"]) == 0
+    assert {n.domain for n in onnx.load(str(plain)).graph.node} <= {"", "ai.onnx"}
     assert main(["export", "onnx", str(tmp_path / "m"), str(tmp_path / "m.txt")]) == 2
     assert main(["export", "onnx", str(tmp_path / "missing"), str(out)]) == 2
 
@@ -138,7 +144,8 @@ def _quantized_weights(path) -> dict:
 
     graph = onnx.load(str(path)).graph
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    return {n.input[1]: inits[n.input[1]] for n in graph.node if n.op_type == "MatMulInteger" and n.input[1] in inits}
+    int8_ops = ("MatMulInteger", "QAttention")  # weight is input 1 of both
+    return {n.input[1]: inits[n.input[1]] for n in graph.node if n.op_type in int8_ops and n.input[1] in inits}
 
 
 @pytest.mark.parametrize("forced", [None, "avx2"])
@@ -159,10 +166,12 @@ def test_int8_export_quantizes_every_shared_weight_once(tmp_path, forced, monkey
     int8_path = export_onnx(model, tmp_path / "int8.onnx", int8=True)
     graph = onnx.load(str(int8_path)).graph
     ops = [n.op_type for n in graph.node]
-    # 6 per layer application (Q, K, V, dense, FFN in and out); E -> H and the heads stay fp32
-    assert ops.count("MatMulInteger") == 6 * cfg.num_hidden_layers, ops.count("MatMulInteger")
+    # Per layer application: one QAttention (Q, K, V as one GEMM) and 3 MatMuls (dense, FFN in and
+    # out); E -> H and the heads stay fp32
+    assert ops.count("QAttention") == cfg.num_hidden_layers, ops.count("QAttention")
+    assert ops.count("MatMulInteger") == 3 * cfg.num_hidden_layers, ops.count("MatMulInteger")
     weights = _quantized_weights(int8_path)
-    assert len(weights) == 6  # the shared block's weights once, not once per layer
+    assert len(weights) == 4  # the shared block's weights once ([H, 3H] Q/K/V, dense, FFN in, out), not once per layer
     tables = [i for i in graph.initializer if sorted(i.dims) == sorted([cfg.vocab_size, cfg.embedding_size])]
     assert len(tables) == 1, [i.name for i in tables]  # no transposed copy of the embedding table
     assert len(onnx.load(str(fp32_path)).graph.initializer) < len(list(model.state_dict()))
@@ -174,13 +183,99 @@ def test_int8_export_quantizes_every_shared_weight_once(tmp_path, forced, monkey
     assert cos.min() > 0.99, cos
 
 
-@pytest.mark.slow
-def test_albert_base_onnx_file_sizes(tmp_path):
-    """albert-base (random weights): fp32 ONNX <= 1.3x and int8 ONNX <= 0.7x the safetensors weights.
-    Run with: pytest -m slow tests/test_export_onnx.py"""
+def _op_counts(path) -> dict[str, int]:
+    import collections
+
+    import onnx
+
+    return collections.Counter(n.op_type for n in onnx.load(str(path)).graph.node)
+
+
+def _transformers_pair(tmp_path, **overrides):
+    """A random transformers AlbertModel saved and loaded back by albertkit (the outside reference)."""
+    transformers = require_reference("transformers")
+    transformers.logging.set_verbosity_error()
+    cfg = transformers.AlbertConfig(**{**AlbertConfig.from_name("tiny").to_dict(), **overrides})
     torch.manual_seed(0)
-    model = am.AlbertForMaskedLM(AlbertConfig.from_name("albert-base-v2")).eval()
-    model.save_pretrained(str(tmp_path / "pt"))
-    weights = (tmp_path / "pt" / "model.safetensors").stat().st_size
-    assert export_onnx(model, tmp_path / "fp32.onnx").stat().st_size <= 1.3 * weights
-    assert export_onnx(model, tmp_path / "int8.onnx", int8=True).stat().st_size <= 0.7 * weights
+    hf = transformers.AlbertModel(cfg, add_pooling_layer=True).eval()
+    hf.save_pretrained(str(tmp_path / "hf"))
+    return hf, am.AlbertModel.from_pretrained(str(tmp_path / "hf")).eval()
+
+
+def test_fused_export_every_layer_matches_transformers(tmp_path):
+    """ONNX Runtime's transformer optimizer fuses every layer application (the first one included) into one
+    Attention op and the GELU into FastGelu, and leaves the residual LayerNorms unfused (ORT's CPU
+    SkipLayerNormalization is the slower one); the fused Q/K/V weight is stored once; and the graph still matches transformers to 1e-4 with padding anywhere
+    (left, right, holes: the raw 0/1 mask is kept, not the optimizer's default prefix length)."""
+    hf, ours = _transformers_pair(tmp_path, hidden_size=64, num_attention_heads=4, intermediate_size=128,
+                                  embedding_size=32, num_hidden_layers=3)
+    path = export_onnx(ours, tmp_path / "fused.onnx")
+    ops = _op_counts(path)
+    L = hf.config.num_hidden_layers
+    assert ops["Attention"] == L and ops["FastGelu"] == L, ops
+    assert ops["SkipLayerNormalization"] == 0 and ops["LayerNormalization"] == 2 * L + 1, ops  # + the embeddings' one
+    assert ops["Softmax"] == 0 and ops["MatMul"] == 3 * L + 1, ops  # dense, FFN in, out per layer; E -> H
+    import onnx
+
+    qkv = [i for i in onnx.load(str(path)).graph.initializer if list(i.dims) == [64, 3 * 64]]
+    assert len(qkv) == 1, [i.name for i in qkv]
+    b = batch(hf.config, 4, 12)
+    b["attention_mask"][1, :5] = 0  # left padding
+    b["attention_mask"][2, 3:6] = 0  # a hole
+    with torch.no_grad():
+        ref = hf(**b)
+    got = OrtModel(path)(**b)
+    keep = b["attention_mask"].bool()
+    torch.testing.assert_close(got.last_hidden_state[keep], ref.last_hidden_state[keep], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(got.pooler_output, ref.pooler_output, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("opset", [14, 20])
+def test_fused_export_other_opsets(tmp_path, opset):
+    """Opset 14 (LayerNorm decomposed) still fuses; at opset 20 gelu_new is exported as Gelu(tanh), which must
+    not become the erf BiasGelu (large weights, so a GELU mismatch shows)."""
+    cfg = AlbertConfig.from_name("tiny", hidden_size=64, num_attention_heads=4, intermediate_size=128, num_hidden_layers=2,
+                                 initializer_range=0.5)
+    torch.manual_seed(0)
+    model = am.AlbertForMaskedLM(cfg).eval()
+    path = export_onnx(model, tmp_path / f"op{opset}.onnx", opset=opset)
+    assert _op_counts(path)["Attention"] == 2
+    b = batch(cfg, 2, 9)
+    with torch.no_grad():
+        ref = model(**b).logits
+    torch.testing.assert_close(OrtModel(path)(**b).logits, ref, atol=1e-4 * ref.abs().max().item(), rtol=1e-4)
+
+
+def test_unfused_export_is_plain_onnx(tmp_path, tiny_config):
+    """``fuse=False``: standard ONNX ops only (for runtimes other than ONNX Runtime), same outputs."""
+    torch.manual_seed(0)
+    model = am.AlbertForSequenceClassification(tiny_config).eval()
+    path = export_onnx(model, tmp_path / "plain.onnx", fuse=False)
+    import onnx
+
+    assert {n.domain for n in onnx.load(str(path)).graph.node} <= {"", "ai.onnx"}
+    b = batch(tiny_config, 3, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(OrtModel(path)(**b).logits, model(**b).logits, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_albert_base_onnx_fused_sizes_and_agreement(tmp_path):
+    """albert-base width (random weights): the fused fp32 graph matches transformers to 1e-4, int8 keeps
+    hidden-state cosine >= 0.99, and the files stay small: fp32 ONNX <= 1.3x the safetensors weights (the
+    shared block once, no per-layer Q/K/V copies), int8 <= 0.7x the fp32 ONNX file.
+    Run with: pytest -m slow tests/test_export_onnx.py"""
+    base = AlbertConfig.from_name("albert-base-v2").to_dict()
+    hf, ours = _transformers_pair(tmp_path, **{k: base[k] for k in (
+        "vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")})
+    weights = (tmp_path / "hf" / "model.safetensors").stat().st_size
+    fp32, int8 = export_onnx(ours, tmp_path / "fp32.onnx"), export_onnx(ours, tmp_path / "int8.onnx", int8=True)
+    assert fp32.stat().st_size <= 1.3 * weights and int8.stat().st_size <= 0.7 * fp32.stat().st_size
+    assert _op_counts(int8)["QAttention"] == 12
+    b = batch(hf.config, 2, 64)
+    with torch.no_grad():
+        ref = hf(**b).last_hidden_state
+    keep = b["attention_mask"].bool()
+    torch.testing.assert_close(OrtModel(fp32)(**b).last_hidden_state[keep], ref[keep], atol=1e-4, rtol=1e-4)
+    cos = torch.nn.functional.cosine_similarity(OrtModel(int8)(**b).last_hidden_state[keep], ref[keep], dim=-1)
+    assert cos.min() >= 0.99, cos.min()

@@ -1,4 +1,4 @@
-"""``albertkit export onnx MODEL OUTPUT [--task TASK] [--int8]``: a thin shell over :func:`albertkit.fast.export_onnx`.
+"""``albertkit export onnx MODEL OUTPUT [--task TASK] [--int8] [--plain]``: a thin shell over :func:`albertkit.fast.export_onnx`.
 
     $ albertkit export onnx albert-base-v2 albert-mlm.onnx --task fill-mask --int8
 """
@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     onnx.add_argument("output", metavar="OUTPUT", help="the .onnx file to write")
     onnx.add_argument("--task", choices=TASKS, default="fill-mask", help="which head to export (default: fill-mask)")
     onnx.add_argument("--int8", action="store_true", help="apply ONNX Runtime dynamic int8 quantization to the MatMuls")
+    onnx.add_argument("--plain", action="store_true",
+                      help="standard ONNX ops only, for runtimes other than ONNX Runtime (default: ONNX Runtime's fused "
+                           "Attention / SkipLayerNormalization / FastGelu ops, faster there)")
     onnx.add_argument("--opset", type=int, default=17, help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET} (default: 17)")
     onnx.set_defaults(func=_export_onnx)
     # `albertkit export` alone: cli.main reports the missing format as one error line.
@@ -52,7 +55,7 @@ def _export_onnx(args: argparse.Namespace) -> int:
     cls = MODEL_CLASSES[TASK_TO_CLASS[args.task]]
     model = cls.from_pretrained(args.model, require_head=f"exporting it for {args.task}")
     try:
-        path = export_onnx(model, args.output, int8=args.int8, opset=args.opset)
+        path = export_onnx(model, args.output, int8=args.int8, opset=args.opset, fuse=not args.plain)
     except (RuntimeError, TypeError) as exc:  # the exporter's messages can carry a whole graph: first line only
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise CommandError(f"ONNX export at opset {args.opset} failed: {first[:300]}") from None

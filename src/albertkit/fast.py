@@ -20,11 +20,15 @@ onnx / onnxruntime / onnxscript are optional (``pip install albertkit[onnx]``) a
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import math
 import os
 import tempfile
+import types
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,7 @@ from albertkit.config import AlbertConfig
 from albertkit.cpu import cpu_capability, warn_bf16_slow
 from albertkit.fused import fuse_cpu_layers
 from albertkit.layout import FAST_MODES, TASK_TO_CLASS  # noqa: F401  (TASK_TO_CLASS re-exported: where it lived before)
-from albertkit.modeling import MODEL_CLASSES
+from albertkit.modeling import MODEL_CLASSES, _extended_attention_mask
 from albertkit.quantization import quantize_int8
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "to_bf16",
     "quantize_int8",
     "export_onnx",
+    "fuse_transformer_ops",
     "quantize_onnx_int8",
     "OrtModel",
     "optimize",
@@ -54,6 +59,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MODES = FAST_MODES
+# ONNX Runtime graph fusions that make the CPU forward slower (measured, see fuse_transformer_ops).
+SLOW_CPU_FUSIONS = ("SkipLayerNormFusion",)
 ONNX_INSTALL_HINT = "ONNX export / ONNX Runtime need the optional extras: pip install 'albertkit[onnx]'"
 
 # ------------------------------------------------------------------------------ bf16
@@ -121,14 +128,66 @@ def _example_inputs(model: nn.Module, config: AlbertConfig) -> tuple[Tensor, ...
     return ids, mask, tt
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike, *, int8: bool = False, opset: int = 17) -> Path:
+def _fusable_attention_forward(
+    self: Any, hidden_states: Tensor, attention_mask: Tensor | None = None, output_attentions: bool = False
+) -> tuple[Tensor, Tensor | None]:
+    """``AlbertAttention.forward`` spelled the way ONNX Runtime's BERT fusion recognizes it (export only).
+
+    The same arithmetic as the torch block, in the order the fusion's pattern matcher walks:
+    ``softmax(q k^T / sqrt(D) + mask) v`` as explicit MatMul / Div / Add / Softmax / MatMul (the
+    SDPA export spells the scale as two Sqrt-Mul pairs it does not follow), and the residual add as
+    ``attention_output + hidden_states``: in the first block ``hidden_states`` is the E -> H
+    projection's own bias Add, which the matcher (taking the first Add parent) would follow instead
+    of the attention output, leaving that block unfused.
+    """
+    B, T, _ = hidden_states.shape
+    A, D = self.num_attention_heads, self.attention_head_size
+    q = self.split_heads(self.query(hidden_states))
+    k = self.split_heads(self.key(hidden_states))
+    v = self.split_heads(self.value(hidden_states))
+    scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(D)
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    context = torch.matmul(scores.softmax(dim=-1), v).transpose(1, 2).reshape(B, T, A * D)
+    return self.LayerNorm(self.dense(context) + hidden_states), None
+
+
+def _fusable_mask(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    """The additive mask as ``(1 - mask) * min``: the spelling the fusion traces back to the graph's
+    ``attention_mask`` input (0/1 masks, as the export's inputs are; same values as the torch model's)."""
+    if attention_mask is None:
+        return None
+    if attention_mask.dim() != 2:
+        return _extended_attention_mask(attention_mask, dtype)
+    return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+@contextlib.contextmanager
+def _fusable_spelling(model: nn.Module) -> Iterator[None]:
+    """While exporting ``model`` (a private copy): attention and mask in the spelling above."""
+    import albertkit.modeling as modeling
+
+    for module in model.modules():
+        if isinstance(module, modeling.AlbertAttention):
+            module.forward = types.MethodType(_fusable_attention_forward, module)
+    saved = modeling._extended_attention_mask
+    modeling._extended_attention_mask = _fusable_mask
+    try:
+        yield
+    finally:
+        modeling._extended_attention_mask = saved
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike, *, int8: bool = False, opset: int = 17, fuse: bool = True) -> Path:
     """Write ``model`` as an ONNX graph with dynamic batch and sequence axes (and choices / positions).
 
         >>> export_onnx(AlbertForMaskedLM(cfg), "albert-mlm.onnx")  # doctest: +SKIP
 
     Inputs: ``input_ids``, ``attention_mask``, ``token_type_ids`` (int64, [B, T] or [B, C, T]) and, for
     the MLM heads, ``masked_lm_positions`` [B, P]. Outputs: the model's output fields (e.g. ``logits``).
-    ``int8=True`` then applies ONNX Runtime's dynamic int8 quantization. The config is stored in the
+    ``fuse=True`` (the default) runs ONNX Runtime's transformer optimizer on the graph
+    (:func:`fuse_transformer_ops`: one Attention op per layer application, FastGelu), keeping the shared block's weights stored once. ``int8=True`` then applies ONNX
+    Runtime's dynamic int8 quantization (:func:`quantize_onnx_int8`). The config is stored in the
     graph's metadata so :class:`OrtModel` can rebuild the output dataclass. Written atomically.
     """
     _require_onnx()
@@ -159,18 +218,21 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, int8: bool = False
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            wrapper,
-            example,
-            str(tmp),
-            input_names=list(inputs),
-            output_names=list(outputs),
-            dynamic_axes=dynamic_axes,
-            opset_version=opset,
-            dynamo=False,  # the TorchScript exporter handles the dynamic axes of this graph without a guard per shape
-        )
+        with _fusable_spelling(model) if fuse else contextlib.nullcontext():
+            torch.onnx.export(
+                wrapper,
+                example,
+                str(tmp),
+                input_names=list(inputs),
+                output_names=list(outputs),
+                dynamic_axes=dynamic_axes,
+                opset_version=opset,
+                dynamo=False,  # the TorchScript exporter handles the dynamic axes of this graph without a guard per shape
+            )
         proto = onnx.load(str(tmp))
         _share_weights(proto)
+        if fuse:
+            proto = fuse_transformer_ops(proto, model.config)
         meta = {"albertkit_class": cls_name, "albertkit_config": model.config.to_json_string()}
         for key, value in meta.items():
             entry = proto.metadata_props.add()
@@ -179,6 +241,90 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, int8: bool = False
         if int8:
             quantize_onnx_int8(tmp, tmp)
     return path
+
+
+def fuse_transformer_ops(proto: Any, config: AlbertConfig, *, skip_layer_norm: bool = False) -> Any:
+    """ONNX Runtime's transformer optimizer (``model_type="bert"``) on an exported ALBERT graph.
+
+        >>> fused = fuse_transformer_ops(onnx.load("albert.onnx"), model.config)  # doctest: +SKIP
+
+    Fuses each layer application's Q/K/V projections, scores, mask and softmax into one ``Attention``
+    op (one [H, 3H] GEMM) and the FFN's GELU into ``FastGelu`` -- the graph ONNX Runtime's docs advise
+    for BERT-like models, and the one its int8 quantizer turns into ``QAttention``. Unlike the docs'
+    recipe, the residual adds and LayerNorms are not fused into ``SkipLayerNormalization`` unless
+    ``skip_layer_norm=True``: ONNX Runtime 1.32's CPU kernel for it is slower than the Add, Add and
+    LayerNormalization it replaces (4.2 vs 1.5 ms of CPU on [1024, 768], one thread; 12% of the CPU
+    time of the whole int8 forward at 8 x 128, Zen 4). :class:`OrtModel` keeps the session from fusing
+    them back. The raw 0/1 attention mask is kept (not the
+    optimizer's default "length of the unpadded prefix"), so any mask means what it means in torch.
+    The optimizer writes the concatenated Q/K/V weight once per Attention node; ALBERT's are one
+    shared block, so identical initializers are merged again (:func:`_merge_identical_initializers`).
+    Shapes are inferred first, so the int8 quantizer later sees every MatMul's float inputs.
+    """
+    import onnx
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    proto = onnx.shape_inference.infer_shapes(proto)
+    options = FusionOptions("bert")
+    options.use_raw_attention_mask(True)
+    options.enable_skip_layer_norm = options.enable_bias_skip_layer_norm = skip_layer_norm
+    # From opset 20 the exporter writes gelu_new as Gelu(approximate="tanh"); the optimizer's bias fusion
+    # would turn it into BiasGelu, which computes the erf GELU (measured: 2e-3 off the torch model).
+    tanh_gelu = any(n.op_type == "Gelu" and any(a.name == "approximate" and a.s == b"tanh" for a in n.attribute) for n in proto.graph.node)
+    if tanh_gelu:
+        options.enable_bias_gelu = False
+    # opt_level=0: the Python fusions only. ONNX Runtime's own graph optimizations run when a session
+    # loads the file (for the CPU it runs on), and would here fold the tied decoder's Transpose of the
+    # embedding table into a second copy of the table.
+    fused = optimize_model(
+        proto,
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+        optimization_options=options,
+        opt_level=0,
+    )
+    stats = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
+    logger.debug("ONNX Runtime transformer optimizer fused: %s", stats)
+    fused.topological_sort()  # what its save_model_to_file does: fused nodes were appended at the end
+    proto = fused.model
+    if not any(o.domain == "com.microsoft" for o in proto.opset_import):
+        proto.opset_import.add(domain="com.microsoft", version=1)
+    _merge_identical_initializers(proto)
+    return proto
+
+
+def _merge_identical_initializers(proto: Any) -> None:
+    """Make nodes that read byte-identical initializers read one of them (the others are dropped)."""
+    import hashlib
+
+    graph = proto.graph
+    first: dict[tuple[Any, ...], str] = {}
+    rename: dict[str, str] = {}
+    for init in graph.initializer:
+        if not init.raw_data:  # small constants stored as typed fields: not worth comparing
+            continue
+        key = (init.data_type, tuple(init.dims), hashlib.sha256(init.raw_data).digest())
+        if key in first:
+            rename[init.name] = first[key]
+        else:
+            first[key] = init.name
+    if not rename:
+        return
+    outputs = {o.name for o in graph.output}
+    rename = {k: v for k, v in rename.items() if k not in outputs}
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in rename:
+                node.input[i] = rename[name]
+    kept = [i for i in graph.initializer if i.name not in rename]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    kept_names = {i.name for i in kept}
+    infos = [v for v in graph.value_info if v.name not in rename or v.name in kept_names]
+    del graph.value_info[:]
+    graph.value_info.extend(infos)
 
 
 def _share_weights(proto: Any) -> None:
@@ -256,14 +402,19 @@ def quantize_onnx_int8(src: str | os.PathLike, dst: str | os.PathLike, *, reduce
         # from 96.5% to 98.5% with 7-bit weights (albert-mini-en, 200 real sentences).
         import onnx
 
-        block = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "MatMul" and "/albert_layers" in n.name]
+        # In a fused graph (export_onnx's default) every Attention node is a block's fused Q/K/V.
+        block = [
+            n.name
+            for n in onnx.load(str(prepared)).graph.node
+            if (n.op_type == "MatMul" and "/albert_layers" in n.name) or n.op_type == "Attention"
+        ]
         quantize_dynamic(
             str(prepared),
             str(out),
             weight_type=QuantType.QInt8,
             per_channel=True,
             reduce_range=reduce_range,
-            op_types_to_quantize=["MatMul"],
+            op_types_to_quantize=["MatMul", "Attention"],
             nodes_to_quantize=block,
         )
         os.replace(out, dst)
@@ -297,7 +448,11 @@ class OrtModel:
         # No spin-waiting after a run: torch (tokenizer, post-processing, the next model) runs right
         # after on the same cores, and ORT's spinning workers would take their time slices.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        # ONNX Runtime's own SkipLayerNormFusion would put back the SkipLayerNormalization that
+        # fuse_transformer_ops leaves out: slower on CPU than the Add + LayerNormalization it replaces.
+        self.session = ort.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"], disabled_optimizers=list(SLOW_CPU_FUSIONS)
+        )
         meta = self.session.get_modelmeta().custom_metadata_map
         if "albertkit_class" not in meta:
             raise ValueError(f"{self.path}: not exported by albertkit (no albertkit_class metadata)")
