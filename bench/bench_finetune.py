@@ -168,33 +168,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from albertkit import AlbertTokenizer
     from albertkit.finetuning import features as F
-    from albertkit.finetuning.run import (
-        TableColumns,
-        _Data,
-        _encode,
-        _head_config,
-        _label_list,
-        _load_model,
-        _model_class,
-        _predict,
-        _read,
-        _score,
-        _task_key,
-        check_article_split,
-        primary_metric,
-    )
+    from albertkit.finetuning.kinds import EvalData, get_task, task_key
+    from albertkit.finetuning.run import TableColumns, _predict, check_article_split, primary_metric
     from albertkit.finetuning.readers import parse_article_range
-    from albertkit.finetuning.tasks import TASK_DEFAULTS
     from albertkit.optim import WarmupLinearDecay, build_optimizer
     from albertkit.training import Trainer as AkTrainer
     from albertkit.training import TrainingArguments as AkArgs
     from albertkit.training import _Position, _Stream
 
     transformers.logging.set_verbosity_error()
-    key = _task_key(args.task)
+    key = task_key(args.task)
+    spec = get_task(key)
     if key in ("ner", "classification", "regression"):
         raise SystemExit(f"bench_finetune covers GLUE, SQuAD and RACE tasks, not {key}")
-    defaults = TASK_DEFAULTS[key]
+    defaults = spec.defaults
     lr = args.lr if args.lr is not None else defaults.learning_rate
     warmup = args.warmup_steps if args.warmup_steps is not None else int(0.1 * args.steps)
     max_len = args.max_seq_length or (128 if key not in ("squad1", "squad2", "race") else 256)
@@ -209,32 +196,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tokenizer = AlbertTokenizer.from_pretrained(str(tok_source))
     cols = TableColumns()
     t_data = time.perf_counter()
-    train_ex = _read(key, train_path, "train", cols, None, True, parse_article_range(train_art))[: args.max_train_examples]
-    label_list = _label_list(key, train_ex, None)
-    dev_ex = _read(key, dev_path, "dev", cols, label_list, False, parse_article_range(dev_art))[: args.max_eval_examples]
-    train_feats = _encode(key, train_ex, tokenizer, label_list, max_len, training=True)
-    dev_data = _Data(dev_ex, _encode(key, dev_ex, tokenizer, label_list, max_len, training=False))
+    train_ex = spec.read(train_path, "train", cols, None, True, parse_article_range(train_art))[: args.max_train_examples]
+    label_list = spec.label_list(train_ex, None)
+    dev_ex = spec.read(dev_path, "dev", cols, label_list, False, parse_article_range(dev_art))[: args.max_eval_examples]
+    train_feats = spec.encode(train_ex, tokenizer, label_list, max_len, training=True)
+    dev_data = EvalData(dev_ex, spec.encode(dev_ex, tokenizer, label_list, max_len, training=False))
     data_seconds = time.perf_counter() - t_data
 
     # -- initial weights, once -------------------------------------------------------------------
-    head = _head_config(key, label_list)
+    head = spec.head_config(label_list)
     torch.manual_seed(args.seed)
     if args.model:
         overrides = dict(head)
         if args.no_dropout:
             overrides.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.0)
-        initial = _load_model(key, args.model, overrides)
+        initial = spec.model_class.from_pretrained(args.model, **overrides)
     else:
         cfg = _random_config(head)
         if args.no_dropout:
             cfg = cfg.replace(classifier_dropout_prob=0.0)
-        initial = _model_class(key)(cfg)
+        initial = spec.model_class(cfg)
     init_state = {k: v.detach().clone() for k, v in initial.state_dict().items()}
     config_dict = initial.config.to_dict()
     cls_name = type(initial).__name__
 
     def fresh_albertkit() -> torch.nn.Module:
-        model = _model_class(key)(initial.config)
+        model = spec.model_class(initial.config)
         model.load_state_dict(init_state)
         return model
 
@@ -336,7 +323,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, (model, losses) in first.items():
         with _Timer() as t:
-            scores, _ = _score(key, dev_data, _predict(model.eval(), dev_data.features, args.eval_batch_size), label_list, None)
+            scores, _ = spec.score(dev_data, _predict(model.eval(), dev_data.features, args.eval_batch_size), label_list, None)
         results[name] = {
             "train_seconds": statistics.median(times[name]), "train_seconds_all": times[name],
             "train_cpu_seconds": statistics.median(cpu_times[name]), "train_cpu_seconds_all": cpu_times[name],
