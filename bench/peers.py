@@ -87,13 +87,9 @@ def transformers_int8(model: torch.nn.Module, encoder_only: bool = False) -> tor
 def ort_session(path: Path, threads: int | None = None) -> Any:
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    from albertkit.fast import ort_session_options  # the same settings as albertkit's own sessions
+
+    return ort.InferenceSession(str(path), ort_session_options(threads), providers=["CPUExecutionProvider"])
 
 
 class OrtRunner:

@@ -61,6 +61,23 @@ def spiece_path(shared_data: Path) -> Path:
     return SPIECE
 
 
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory, spiece_path):
+    """A tiny random AlbertModel (albert-base-v2's vocabulary, 512 positions) with its tokenizer, saved."""
+    import dataclasses
+
+    import torch
+
+    from albertkit import AlbertConfig, AlbertModel, AlbertTokenizer
+
+    folder = tmp_path_factory.mktemp("base")
+    config = dataclasses.replace(AlbertConfig.from_name("tiny"), vocab_size=30000, max_position_embeddings=512)
+    torch.manual_seed(0)
+    AlbertModel(config).save_pretrained(str(folder))
+    AlbertTokenizer.from_pretrained(spiece_path.parent).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture
 def tiny_config():
     from albertkit import AlbertConfig

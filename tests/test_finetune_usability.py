@@ -5,26 +5,11 @@ remembered (item 6), and empty or zero settings are refused instead of silently 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 
 import pytest
 
 from test_cli_errors import cli, error_line
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory, spiece_path):
-    import torch
-
-    from albertkit import AlbertConfig, AlbertModel, AlbertTokenizer
-
-    folder = tmp_path_factory.mktemp("base")
-    config = dataclasses.replace(AlbertConfig.from_name("tiny"), vocab_size=30000, max_position_embeddings=512)
-    torch.manual_seed(0)
-    AlbertModel(config).save_pretrained(str(folder))
-    AlbertTokenizer.from_pretrained(spiece_path.parent).save_pretrained(folder)
-    return folder
 
 
 def _losses(folder):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -61,20 +60,6 @@ class _Unused:
 def test_bio_chunks_like_conlleval():
     tags = ["B-PER", "I-PER", "O", "I-LOC", "I-LOC", "B-LOC", "I-ORG", "O"]
     assert bio_spans(tags) == {("PER", 0, 2), ("LOC", 3, 5), ("LOC", 5, 6), ("ORG", 6, 7)}
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory, spiece_path):
-    import torch
-
-    from albertkit import AlbertConfig, AlbertModel, AlbertTokenizer
-
-    folder = tmp_path_factory.mktemp("base")
-    config = dataclasses.replace(AlbertConfig.from_name("tiny"), vocab_size=30000, max_position_embeddings=512)
-    torch.manual_seed(0)
-    AlbertModel(config).save_pretrained(str(folder))
-    AlbertTokenizer.from_pretrained(spiece_path.parent).save_pretrained(folder)
-    return folder
 
 
 @pytest.mark.slow

@@ -422,6 +422,26 @@ def quantize_onnx_int8(src: str | os.PathLike, dst: str | os.PathLike, *, reduce
     return dst
 
 
+def ort_session_options(threads: int | None = None) -> Any:
+    """ONNX Runtime CPU session options as albertkit runs them beside torch (bench's ORT peers too).
+
+        >>> session = ort.InferenceSession(path, ort_session_options())   # doctest: +SKIP
+    """
+    _require_onnx()
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Pinned to torch's thread count, so the two share the cores alike (and are compared alike).
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # No spin-waiting after a run: torch (tokenizer, post-processing, the next model) runs right
+    # after on the same cores, and ORT's spinning workers would take their time slices.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class OrtModel:
     """An exported graph run by ONNX Runtime, called like the torch model it came from.
 
@@ -439,15 +459,7 @@ class OrtModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such ONNX file")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Pinned to torch's thread count, so the two share the cores alike (and are compared alike).
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # No spin-waiting after a run: torch (tokenizer, post-processing, the next model) runs right
-        # after on the same cores, and ORT's spinning workers would take their time slices.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = ort_session_options(threads)
         # ONNX Runtime's own SkipLayerNormFusion would put back the SkipLayerNormalization that
         # fuse_transformer_ops leaves out: slower on CPU than the Add + LayerNormalization it replaces.
         self.session = ort.InferenceSession(
