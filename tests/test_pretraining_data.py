@@ -8,8 +8,11 @@ chunking and truncation; the masking statistics are checked against their defini
 from __future__ import annotations
 
 import json
+import logging
+import os
 import random
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -217,6 +220,103 @@ def test_bad_encoding_names_file_and_line(shared_data, tokenizer, tmp_path):
 def test_missing_input_is_a_clear_error(tokenizer, tmp_path):
     with pytest.raises(FileNotFoundError, match="nope"):
         prepare_corpus([tmp_path / "nope"], tokenizer, tmp_path / "out", progress=False)
+
+
+# --------------------------------------------------------------------------- input fingerprint
+# A finished corpus is identified by the content and relative names of its inputs, not by their
+# absolute paths or modification times: a re-mount or a copy to another machine must not force a
+# re-preparation (it used to make `pretrain --resume` fail).
+
+_TINY = {
+    "a.txt": "The first document. It has two sentences.\n\nA second document follows here.\n",
+    "sub/b.txt": "Another file, another document. With a few more words in it.\n",
+}
+_TINY_KW = dict(num_workers=1, docs_per_shard=1, progress=False)
+
+
+def _write_tiny(folder: Path) -> Path:
+    for name, text in _TINY.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def _copy_with_new_mtimes(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    for path in dst.rglob("*.txt"):
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 3_600 * 10**9))  # an hour later
+        assert path.stat().st_mtime_ns != (src / path.relative_to(dst)).stat().st_mtime_ns
+    return dst
+
+
+def _shard_state(out: Path) -> dict:
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted((out / "shards").rglob("*"))}
+
+
+def _forbid_preparation(monkeypatch) -> None:
+    monkeypatch.setattr(corpus_mod, "_write_shard", lambda *a: pytest.fail("the corpus was prepared again"))
+
+
+def test_identical_inputs_elsewhere_with_new_mtimes_reuse_the_corpus(tokenizer, tmp_path, monkeypatch):
+    first = _write_tiny(tmp_path / "mnt1" / "shared" / "data")
+    out = prepare_corpus([first], tokenizer, tmp_path / "corpus", **_TINY_KW)
+    shards, meta = _shard_state(out), (out / "meta.json").read_bytes()
+    assert sum(p.is_file() for p in shards) == 3 * 4  # one document per shard, four files each
+    moved = _copy_with_new_mtimes(first, tmp_path / "home" / "x" / "shared" / "data")
+    shutil.rmtree(first)  # the old mount point is gone
+    _forbid_preparation(monkeypatch)
+    assert prepare_corpus([moved], tokenizer, out, **_TINY_KW) == out
+    assert _shard_state(out) == shards and (out / "meta.json").read_bytes() == meta
+    assert [e["path"] for e in json.loads(meta)["inputs"]] == ["a.txt", "sub/b.txt"]
+
+
+def test_one_changed_byte_is_refused_naming_the_file(tokenizer, tmp_path):
+    first = _write_tiny(tmp_path / "data")
+    out = prepare_corpus([first], tokenizer, tmp_path / "corpus", **_TINY_KW)
+    shards = _shard_state(out)
+    changed = _copy_with_new_mtimes(first, tmp_path / "copy")
+    target = changed / "sub" / "b.txt"
+    target.write_bytes(_TINY["sub/b.txt"].replace("Another", "another").encode())  # one byte, same size
+    assert target.stat().st_size == len(_TINY["sub/b.txt"])
+    with pytest.raises(CorpusFormatError) as err:
+        prepare_corpus([changed], tokenizer, out, **_TINY_KW)
+    message = str(err.value)
+    assert f"{out} already holds a corpus prepared with different inputs: {target} has other content" in message
+    assert "same size" in message and f"delete {out}" in message
+    target.write_bytes(b"Short now.\n")
+    with pytest.raises(CorpusFormatError, match=rf"{re.escape(str(target))} has 11 bytes, where the corpus was prepared from {len(_TINY['sub/b.txt'])}\b"):
+        prepare_corpus([changed], tokenizer, out, **_TINY_KW)
+    assert _shard_state(out) == shards  # a refused call leaves the corpus alone
+
+
+def test_old_format_meta_is_accepted_and_upgraded(tokenizer, tmp_path, monkeypatch, caplog):
+    first = _write_tiny(tmp_path / "data")
+    out = prepare_corpus([first], tokenizer, tmp_path / "corpus", **_TINY_KW)
+    meta = json.loads((out / "meta.json").read_text())
+    new_inputs = meta["inputs"]
+    # The fingerprint albertkit wrote before content hashes: absolute path, size, mtime.
+    files = [first / e["path"] for e in new_inputs]
+    meta["inputs"] = [{"path": str(p.resolve()), "bytes": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns} for p in files]
+    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    shards = _shard_state(out)
+    moved = _copy_with_new_mtimes(first, tmp_path / "elsewhere")
+
+    grown = _copy_with_new_mtimes(first, tmp_path / "grown")
+    with open(grown / "a.txt", "a", encoding="utf-8") as fh:
+        fh.write("One more line.\n")
+    size = len(_TINY["a.txt"])
+    with pytest.raises(CorpusFormatError, match=rf"a\.txt has {size + 15} bytes, where the corpus was prepared from {size}\b"):
+        prepare_corpus([grown], tokenizer, out, **_TINY_KW)
+
+    _forbid_preparation(monkeypatch)
+    with caplog.at_level(logging.INFO, logger=corpus_mod.__name__):
+        assert prepare_corpus([moved], tokenizer, out, **_TINY_KW) == out
+    assert "content was not checked" in caplog.text and "upgraded" in caplog.text
+    upgraded = json.loads((out / "meta.json").read_text())
+    assert upgraded["inputs"] == new_inputs and {**upgraded, "inputs": None} == {**meta, "inputs": None}
+    assert _shard_state(out) == shards
+    assert not list(out.glob(".meta.json.*"))  # written through a temporary file, none left behind
 
 
 # --------------------------------------------------------------------------- SOP instances

@@ -11,7 +11,8 @@ joined first. Paragraphs are split into sentences by :func:`albertkit.pretrainin
 
 On-disk layout of ``output_dir``::
 
-    meta.json                    inputs, tokenizer checksum, settings, shard list (written atomically)
+    meta.json                    inputs (relative name, size, sha256 of each file), tokenizer checksum, settings,
+                                 shard list (written atomically)
     heldout_documents.npy        sorted global indices of held-out documents (int64)
     shards/00000/tokens.npy      all token ids of the shard, uint16 (int32 when vocab >= 65536)
     shards/00000/sentences.npy   int64 [n_sentences + 1]: sentence i = tokens[s[i]:s[i+1]]
@@ -129,20 +130,78 @@ def special_ids(tokenizer: Any) -> dict[str, int]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _list_files(inputs: Sequence[str | os.PathLike], pattern: str) -> list[Path]:
-    files: list[Path] = []
+def _list_files(inputs: Sequence[str | os.PathLike], pattern: str) -> list[tuple[Path, str]]:
+    """The input files, each with its name relative to the input it was found under (a file given
+    directly: its own name). The relative names, not the absolute paths, go into the fingerprint:
+    the same data under another mount point or on another machine is the same corpus."""
+    files: list[tuple[Path, str]] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             found = sorted(p for p in path.rglob(pattern) if p.is_file())
             if not found:
                 raise FileNotFoundError(f"no {pattern} files under {path}")
-            files.extend(found)
+            files.extend((p, p.relative_to(path).as_posix()) for p in found)
         elif path.is_file():
-            files.append(path)
+            files.append((path, path.name))
         else:
             raise FileNotFoundError(f"corpus input not found: {path}")
     return files
+
+
+_HASH_CHUNK = 1 << 20
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fingerprint(files: list[tuple[Path, str]]) -> list[dict[str, Any]]:
+    """What identifies the inputs: relative name, size and sha256 of each file, in reading order.
+
+    Content, not modification times: a copy or a re-mount of the same files gives new mtimes, and
+    must not make a finished corpus unusable (``--resume`` of a pretraining run prepares again).
+    """
+    return [{"path": name, "bytes": path.stat().st_size, "sha256": _file_sha256(path)} for path, name in files]
+
+
+def _is_unhashed(inputs: list[dict[str, Any]]) -> bool:
+    """True for the fingerprint albertkit wrote before content hashes: absolute path, size, mtime."""
+    return bool(inputs) and all("sha256" not in entry for entry in inputs)
+
+
+def _same_name(was: str, now: str, unhashed: bool) -> bool:
+    if not unhashed:
+        return was == now
+    # The old fingerprint held absolute paths: the relative name must be their tail.
+    tail = Path(now).parts
+    return Path(was).parts[-len(tail):] == tail
+
+
+def _inputs_difference(old: list[dict[str, Any]], new: list[dict[str, Any]], paths: list[Path]) -> str | None:
+    """None when the fingerprint ``old`` (from meta.json) matches ``new``; else what differs first,
+    naming the file. An old fingerprint without hashes matches on names and sizes alone."""
+    unhashed = _is_unhashed(old)
+    for k, (was, now) in enumerate(zip(old, new)):
+        path = paths[k]
+        if not _same_name(str(was.get("path")), now["path"], unhashed):
+            return f"input file {k + 1} is {path}, where the corpus has {was.get('path')}"
+        if was.get("bytes") != now["bytes"]:
+            return f"{path} has {now['bytes']} bytes, where the corpus was prepared from {was.get('bytes')}"
+        if not unhashed and was.get("sha256") != now["sha256"]:
+            return (
+                f"{path} has other content than the file the corpus was prepared from (same size, "
+                f"{now['bytes']} bytes; sha256 {now['sha256'][:12]}..., was {str(was.get('sha256'))[:12]}...)"
+            )
+    if len(new) > len(old):
+        return f"{len(new)} input files, where the corpus was prepared from {len(old)} (first new one: {paths[len(old)]})"
+    if len(old) > len(new):
+        return f"{len(new)} input files, where the corpus was prepared from {len(old)} (first missing one: {old[len(new)].get('path')})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -404,7 +463,9 @@ def prepare_corpus(
     from ``seed``. A line that is not valid ``encoding`` raises :class:`CorpusEncodingError` naming
     the file and line, unless ``fallback_encoding`` is given (that line is then decoded with it and
     a warning is logged). Rerunning the same call resumes: finished shards are kept; a different call
-    on a folder that holds another corpus raises :class:`CorpusFormatError`.
+    on a folder that holds another corpus raises :class:`CorpusFormatError` naming what differs. Inputs
+    are identified by content (size and sha256 of each file) and by their names relative to the input
+    they were found under, so the same files copied or mounted elsewhere reuse the corpus.
     """
     if heldout_docs is not None and heldout_fraction:
         raise ValueError("pass heldout_docs or heldout_fraction, not both")
@@ -413,13 +474,16 @@ def prepare_corpus(
     if docs_per_shard < 1 or shard_bytes < 1:
         raise ValueError("docs_per_shard and shard_bytes must be positive")
     output_dir = Path(output_dir)
-    files = _list_files(inputs, pattern)
+    listed = _list_files(inputs, pattern)
+    files = [path for path, _ in listed]
+    for path in files:
+        _check_text_file(path)
     vocab_size = int(tokenizer.vocab_size)
     dtype = "uint16" if vocab_size < 65536 else "int32"
     settings = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
-        "inputs": [{"path": str(p.resolve()), "bytes": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns} for p in files],
+        "inputs": _fingerprint(listed),
         "tokenizer": {"checksum": tokenizer_checksum(tokenizer), "vocab_size": vocab_size, "special_ids": special_ids(tokenizer)},
         "dtype": dtype,
         "docs_per_shard": docs_per_shard,
@@ -428,12 +492,16 @@ def prepare_corpus(
         "fallback_encoding": fallback_encoding,
         "heldout": {"fraction": heldout_fraction, "docs": heldout_docs, "seed": seed},
     }
-    for path in files:
-        _check_text_file(path)
     meta_path = output_dir / "meta.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
-        diff = [k for k in settings if old.get(k) != settings[k]]
+        old_inputs = old.get("inputs") or []
+        # A corpus from before content hashes is trusted on names and sizes only when finished;
+        # an unfinished one is cheaper to redo than to vouch for.
+        inputs_diff = _inputs_difference(old_inputs, settings["inputs"], files)
+        if inputs_diff is None and _is_unhashed(old_inputs) and not old.get("complete"):
+            inputs_diff = "an unfinished corpus from an older albertkit, without content hashes"
+        diff = [k for k in settings if (inputs_diff is not None if k == "inputs" else old.get(k) != settings[k])]
         if diff and not old.get("complete"):
             # An unfinished preparation with other settings (a run that failed on an encoding error
             # and is retried with a fallback): its shards are of no use; start over.
@@ -441,11 +509,19 @@ def prepare_corpus(
             shutil.rmtree(output_dir / "shards", ignore_errors=True)
             meta_path.unlink()
         elif diff:
+            why = f": {inputs_diff}" if inputs_diff else ""
             raise CorpusFormatError(
-                f"{output_dir} already holds a corpus prepared with different {', '.join(diff)}; "
-                f"use another output folder or delete it"
+                f"{output_dir} already holds a corpus prepared with different {', '.join(diff)}{why}; "
+                f"prepare into another output folder, or delete {output_dir} to prepare it again from these inputs"
             )
         if old.get("complete"):
+            if _is_unhashed(old_inputs):
+                logger.info(
+                    "%s was prepared by an older albertkit that fingerprinted its inputs by path, size and time: "
+                    "their names and sizes match, their content was not checked; fingerprint upgraded to sha256",
+                    output_dir,
+                )
+                atomic_write_text(meta_path, json.dumps({**old, "inputs": settings["inputs"]}, indent=1))
             logger.info("corpus in %s is already complete", output_dir)
             return output_dir
 
