@@ -81,6 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line for the user, the traceback on request
         if args.verbose:
             raise
+        if "torch.distributed" in sys.modules:  # under torchrun: a peer process may have failed first
+            from albertkit.distributed import peer_stopped_message
+
+            if (line := peer_stopped_message(exc)) is not None:
+                sys.stderr.write(f"albertkit {args.command}: {line}\n")
+                return 1
         sys.stderr.write(
             f"albertkit {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)} "
             f"(a bug in albertkit; rerun with --verbose for the traceback and report it)\n"

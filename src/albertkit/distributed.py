@@ -13,13 +13,15 @@ stream position (:class:`Position`) is all a checkpoint needs to resume it exact
 from __future__ import annotations
 
 import os
+import re
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
 from torch.utils.data import Dataset
 
-__all__ = ["Dist", "init_distributed", "Position", "Stream", "StreamBatches", "StreamDataset"]
+__all__ = ["Dist", "init_distributed", "peer_stopped", "peer_stopped_message", "Position", "Stream", "StreamBatches", "StreamDataset"]
 
 
 # ----------------------------------------------------------------------------- the process group
@@ -50,6 +52,47 @@ def init_distributed(device_type: str) -> Dist:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+# gloo's TCP transport, when the process at the other end of a connection is gone (it exited on its
+# own error, crashed or was killed), fails the collective with a RuntimeError such as
+#   [.../gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:58089. This is ...
+# ("Connection reset by peer" / "Broken pipe" when the close races a read or write).
+_PEER_GONE = re.compile(r"gloo[/\\]transport[/\\]\S*\].*\b(connection closed by peer|connection reset by peer|broken pipe)", re.I | re.S)
+
+
+def peer_stopped(exc: BaseException) -> bool:
+    """True when ``exc`` is a collective failing because another process of the run went away.
+
+        >>> peer_stopped(RuntimeError("[../gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:58089"))
+        True
+        >>> peer_stopped(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+        False
+
+    Such a process reports nothing new: the peer that stopped first printed why. Only gloo's own
+    message counts (an exception it raised, or one raised ``from`` it), so other errors stay bugs.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):  # the explicit cause chain, bounded
+        if seen is None:
+            break
+        if isinstance(seen, RuntimeError) and _PEER_GONE.search(str(seen)):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def peer_stopped_message(exc: BaseException) -> str | None:
+    """The one line a process reports when :func:`peer_stopped` holds for ``exc``, else None."""
+    if not peer_stopped(exc):
+        return None
+    rank = os.environ.get("RANK")
+    if rank is None and "torch.distributed" in sys.modules:
+        import torch.distributed as dist
+
+        rank = str(dist.get_rank()) if dist.is_available() and dist.is_initialized() else None
+    who = f"rank {rank}: " if rank is not None else ""
+    return f"{who}another process of this distributed run stopped (see its error above); stopping too"
 
 
 # ------------------------------------------------------------------------------------ the stream
