@@ -166,3 +166,75 @@ def test_model_copied_under_inference_mode_runs_fused():
         ref = model(**batch).last_hidden_state
         out = optimize(copy.deepcopy(model), "fp32")(**batch).last_hidden_state
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape, bias", [((5, 7, 48), True), ((6, 48), False), ((2, 1, 48), True)])
+def test_onednn_linear_matches_torch_linear_forward_and_backward(shape, bias):
+    # The reference is torch's own nn.Linear (MKL's GEMMs); the oneDNN subclass runs the same fp32
+    # arithmetic with another kernel, so only rounding may differ.
+    torch.manual_seed(0)
+    ref = torch.nn.Linear(48, 40, bias=bias)
+    ours = torch.nn.Linear(48, 40, bias=bias)
+    ours.load_state_dict(ref.state_dict())
+    ours.__class__ = fused.OneDnnLinear
+    x_ref = torch.randn(*shape, requires_grad=True)
+    x_ours = x_ref.detach().clone().requires_grad_()
+    y_ref, y_ours = ref(x_ref), ours(x_ours)
+    grad = torch.randn_like(y_ref)
+    y_ref.backward(grad)
+    y_ours.backward(grad)
+    torch.testing.assert_close(y_ours, y_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-5, atol=1e-5)
+    if bias:
+        torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # the inference call (bias fused, no graph)
+        torch.testing.assert_close(ours(x_ours), ref(x_ref), rtol=1e-5, atol=1e-5)
+
+
+def test_onednn_linear_runs_in_training_and_leaves_autocast_to_torch(monkeypatch):
+    calls = []
+    original = fused._OneDnnLinearFunction.apply
+    monkeypatch.setattr(fused._OneDnnLinearFunction, "apply", lambda *a: calls.append(1) or original(*a))
+    cfg = small_config()
+    model = fused.fuse_cpu_layers(am.AlbertForPreTraining(cfg).train())
+    batch = inputs(cfg)
+    labels = {"labels": batch["input_ids"], "sentence_order_label": torch.tensor([0, 1, 0])}
+    model(**batch, **labels).loss.backward()
+    # 6 Linears of the shared block x 2 layers; embedding mapping, pooler, MLM dense, decoder, SOP classifier
+    assert len(calls) == 6 * cfg.num_hidden_layers + 5
+    calls.clear()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(**batch, **labels)
+    assert calls == [] and out.prediction_logits.dtype == torch.bfloat16  # autocast's own bf16 linears
+
+
+@pytest.mark.parametrize("width", ["small", "base"])
+def test_fused_model_trains_like_the_plain_model(width):
+    # Loss and every gradient of a pretraining step with the oneDNN Linears against the same model
+    # with torch's (what albertkit.training.Trainer runs on CPU vs plain torch). "base" is one
+    # albert-base-width layer (768 / 3072 / 12 heads, E 128) on a short batch.
+    if width == "base":
+        cfg = AlbertConfig.from_name("tiny", hidden_size=768, num_attention_heads=12, intermediate_size=3072,
+                                     embedding_size=128, num_hidden_layers=1, vocab_size=2000)
+    else:
+        cfg = small_config()
+    torch.manual_seed(0)
+    plain = am.AlbertForPreTraining(cfg).train()
+    ours = am.AlbertForPreTraining(cfg).train()
+    ours.load_state_dict(plain.state_dict())
+    fused.fuse_cpu_layers(ours)
+    for m in list(plain.modules()) + list(ours.modules()):
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    batch = inputs(cfg, B=2, T=16)
+    labels = {"labels": batch["input_ids"], "sentence_order_label": torch.tensor([0, 1])}
+    loss_plain = plain(**batch, **labels).loss
+    loss_ours = ours(**batch, **labels).loss
+    loss_plain.backward()
+    loss_ours.backward()
+    torch.testing.assert_close(loss_ours, loss_plain, rtol=1e-5, atol=1e-5)
+    # against the largest gradient: some are 0 up to rounding (the key bias: softmax ignores it)
+    scale = max(float(p.grad.abs().max()) for p in plain.parameters())
+    for (name, p), q in zip(plain.named_parameters(), ours.parameters()):
+        assert float((q.grad - p.grad).abs().max()) / scale < 1e-5, name

@@ -1,9 +1,13 @@
-"""The ALBERT block with oneDNN's fused CPU kernels, a drop-in for :class:`albertkit.modeling.AlbertLayer`.
+"""oneDNN's CPU kernels for ALBERT: a fused block for inference, GEMMs for training.
 
     >>> from albertkit.fused import fuse_cpu_layers
-    >>> fuse_cpu_layers(model)              # what albertkit.fast.optimize(model) does  # doctest: +SKIP
+    >>> fuse_cpu_layers(model)   # what albertkit.fast.optimize(model) and the CPU Trainer do  # doctest: +SKIP
 
-Why: profiling the eager forward on CPU shows that a third of the time of an ``F.linear`` is not
+Training: :class:`OneDnnLinear` runs every fp32 ``nn.Linear``'s forward and input-gradient GEMMs
+in oneDNN instead of MKL (``python bench/gemm_peak.py``: 1.2-1.7x at albert-base's shapes on an
+AVX-512 EPYC), the same fp32 arithmetic.
+
+Inference, why a fused block: profiling the eager forward on CPU shows that a third of the time of an ``F.linear`` is not
 the GEMM: addmm first copies the broadcast bias into the output, then GELU and the residual add
 each read and write the [B, T, I] / [B, T, H] activations once more. oneDNN's linear takes the
 bias, the GELU and a residual add as epilogues of the GEMM, which saves those passes (about 1.5x on
@@ -26,7 +30,7 @@ from torch import Tensor, nn
 from albertkit.cpu import cpu_capability
 from albertkit.modeling import AlbertLayer, _tracing
 
-__all__ = ["FusedAlbertLayer", "fuse_cpu_layers", "onednn_available"]
+__all__ = ["FusedAlbertLayer", "OneDnnLinear", "fuse_cpu_layers", "onednn_available"]
 
 # Epilogue names oneDNN knows, per hidden_act: (post-op, algorithm).
 _ONEDNN_ACT = {
@@ -71,6 +75,64 @@ def _stamp(t: Tensor) -> tuple[int, int]:
     return t.data_ptr(), -1 if t.is_inference() else t._version
 
 
+class _OneDnnLinearFunction(torch.autograd.Function):
+    """``x @ W.T + b`` with its forward and input-gradient GEMMs in oneDNN, for fp32 CPU training.
+
+    torch's CPU ``addmm``/``mm`` go to MKL, whose fp32 GEMM measured 110-170 GFLOP/s on the
+    AVX-512 EPYC of bench/RESULTS.md against oneDNN's 155-200 at albert-base's shapes (4,096 rows;
+    ``python bench/gemm_peak.py``). Same arithmetic (fp32 in, fp32 accumulate), another kernel. The
+    weight gradient ``dY.T @ X`` stays on ``torch.mm``: there the two were even.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        flat = x.reshape(-1, x.shape[-1])
+        out = torch.ops.mkldnn._linear_pointwise.default(flat, weight, bias, "none", [], "")
+        return out.view(*x.shape[:-1], weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        grad2 = grad.reshape(-1, grad.shape[-1])
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            # dX = dY @ W: a linear whose "weight" is W.T (oneDNN reads the transposed view as is)
+            grad_x = torch.ops.mkldnn._linear_pointwise.default(grad2, weight.t(), None, "none", [], "")
+            grad_x = grad_x.view(x.shape)
+        if ctx.needs_input_grad[1]:
+            grad_w = grad2.t().mm(x.reshape(-1, x.shape[-1]))
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad2.sum(0)
+        return grad_x, grad_w, grad_b
+
+
+class OneDnnLinear(nn.Linear):
+    """``nn.Linear`` whose fp32 CPU forward and backward run oneDNN GEMMs (see ``_OneDnnLinearFunction``).
+
+    Swapped in place by :func:`fuse_cpu_layers` (no new parameters: state dicts, optimizers and
+    DDP see the same tensors). Anything else (CUDA, bf16 or autocast, tracing for export) runs
+    ``nn.Linear.forward``.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if (
+            x.device.type != "cpu"
+            or x.dtype != torch.float32
+            or self.weight.dtype != torch.float32
+            or torch.is_autocast_enabled("cpu")
+            or _tracing()
+        ):
+            return super().forward(x)
+        if not torch.is_grad_enabled() or not (x.requires_grad or self.weight.requires_grad):
+            # inference: one call, bias fused, no autograd graph
+            flat = x.reshape(-1, x.shape[-1])
+            out = torch.ops.mkldnn._linear_pointwise.default(flat, self.weight, self.bias, "none", [], "")
+            return out.view(*x.shape[:-1], self.out_features)
+        return _OneDnnLinearFunction.apply(x, self.weight, self.bias)
+
+
 class FusedAlbertLayer(AlbertLayer):
     """``AlbertLayer`` whose CPU inference runs four fused oneDNN GEMMs (see the module doc).
 
@@ -100,7 +162,7 @@ class FusedAlbertLayer(AlbertLayer):
             return False
         linears = self._linears()
         for m in linears:
-            if type(m) is not nn.Linear or m.weight.dtype != x.dtype or m.bias is None:
+            if type(m) not in (nn.Linear, OneDnnLinear) or m.weight.dtype != x.dtype or m.bias is None:
                 return False  # e.g. a dynamically quantized Linear: it runs its own kernel
         if torch.is_grad_enabled() and (x.requires_grad or any(m.weight.requires_grad for m in linears)):
             return False
@@ -153,9 +215,16 @@ class FusedAlbertLayer(AlbertLayer):
 
 
 def fuse_cpu_layers(model: nn.Module) -> nn.Module:
-    """Swap every ``AlbertLayer`` of ``model`` for :class:`FusedAlbertLayer`, in place; returns ``model``."""
+    """Swap every ``AlbertLayer`` of ``model`` for :class:`FusedAlbertLayer` and every plain
+    ``nn.Linear`` for :class:`OneDnnLinear`, in place; returns ``model``.
+
+    Both fall back to the plain modules wherever their kernels do not apply, so the swapped model
+    trains, exports and moves to CUDA as before.
+    """
     if onednn_available():
         for module in model.modules():
             if type(module) is AlbertLayer:
                 FusedAlbertLayer.fuse(module)
+            elif type(module) is nn.Linear:
+                module.__class__ = OneDnnLinear
     return model

@@ -31,7 +31,13 @@ def quantize_int8(model: nn.Module, *, inplace: bool = False) -> nn.Module:
         model = copy.deepcopy(model)
     model = model.float().eval()
     backbone = getattr(model, "backbone", model)
-    targets = [name for name, m in backbone.encoder.albert_layer_groups.named_modules() if type(m) is nn.Linear]
+    targets = []
+    for name, m in backbone.encoder.albert_layer_groups.named_modules():
+        if isinstance(m, nn.Linear):
+            # quantize_dynamic maps exact types only: a Linear that fused.fuse_cpu_layers swapped
+            # to its oneDNN subclass goes back to nn.Linear first (same parameters)
+            m.__class__ = nn.Linear
+            targets.append(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
