@@ -75,19 +75,27 @@ def _stamp(t: Tensor) -> tuple[int, int]:
     return t.data_ptr(), -1 if t.is_inference() else t._version
 
 
+# Where oneDNN's fp32 GEMMs beat torch's (bench/gemm_peak.py): the forward from AVX2 up, the input
+# gradient from AVX-512 up.
+_X86_LEVELS = ("avx2", "avx512", "avx512_bf16", "amx")
+_AVX512_LEVELS = ("avx512", "avx512_bf16", "amx")
+
+
 class _OneDnnLinearFunction(torch.autograd.Function):
     """``x @ W.T + b`` with its forward and input-gradient GEMMs in oneDNN, for fp32 CPU training.
 
-    torch's CPU ``addmm``/``mm`` go to MKL, whose fp32 GEMM measured 110-170 GFLOP/s on the
-    AVX-512 EPYC of bench/RESULTS.md against oneDNN's 155-200 at albert-base's shapes (4,096 rows;
+    torch's CPU ``addmm``/``mm`` go to MKL, whose fp32 GEMM measured 96-135 GFLOP/s on the
+    AVX-512 EPYC of bench/RESULTS.md against oneDNN's 160-200 at albert-base's shapes (4,096 rows;
     ``python bench/gemm_peak.py``). Same arithmetic (fp32 in, fp32 accumulate), another kernel. The
-    weight gradient ``dY.T @ X`` stays on ``torch.mm``: there the two were even.
+    weight gradient ``dY.T @ X`` stays on ``torch.mm`` (oneDNN was slower there), and so does the
+    input gradient below the AVX-512 class: with oneDNN held to AVX2 its ``dY @ W`` was 0.8-1.0x MKL's.
     """
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
+        ctx.onednn_grad_input = cpu_capability().level in _AVX512_LEVELS
         flat = x.reshape(-1, x.shape[-1])
         out = torch.ops.mkldnn._linear_pointwise.default(flat, weight, bias, "none", [], "")
         return out.view(*x.shape[:-1], weight.shape[0])
@@ -98,8 +106,11 @@ class _OneDnnLinearFunction(torch.autograd.Function):
         grad2 = grad.reshape(-1, grad.shape[-1])
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            # dX = dY @ W: a linear whose "weight" is W.T (oneDNN reads the transposed view as is)
-            grad_x = torch.ops.mkldnn._linear_pointwise.default(grad2, weight.t(), None, "none", [], "")
+            if ctx.onednn_grad_input:
+                # dX = dY @ W: a linear whose "weight" is W.T (oneDNN reads the transposed view as is)
+                grad_x = torch.ops.mkldnn._linear_pointwise.default(grad2, weight.t(), None, "none", [], "")
+            else:
+                grad_x = grad2.mm(weight)
             grad_x = grad_x.view(x.shape)
         if ctx.needs_input_grad[1]:
             grad_w = grad2.t().mm(x.reshape(-1, x.shape[-1]))
@@ -118,7 +129,8 @@ class OneDnnLinear(nn.Linear):
 
     def forward(self, x: Tensor) -> Tensor:
         if (
-            x.device.type != "cpu"
+            cpu_capability().level not in _X86_LEVELS  # aarch64 (torch's own GEMMs there), x86 without AVX2
+            or x.device.type != "cpu"
             or x.dtype != torch.float32
             or self.weight.dtype != torch.float32
             or torch.is_autocast_enabled("cpu")
