@@ -8,7 +8,26 @@ import torch
 import albertkit.fused as fused
 import albertkit.modeling as am
 from albertkit import AlbertConfig
-from albertkit.fast import optimize, quantize_int8, to_bf16
+from albertkit.fast import optimize, quantize_int8
+
+
+fused_attend_bf16 = fused.attend_bf16
+
+
+def test_attend_bf16_matches_fp32_attention():
+    # The explicit bf16 attention against fp32 SDPA (torch's reference), with a padding mask as the
+    # model builds it; it runs on every CPU (bf16 matmul is emulated where not native).
+    g = torch.Generator().manual_seed(0)
+    B, A, T, D = 3, 4, 24, 16
+    q, k, v = (torch.randn(B, A, T, D, generator=g) for _ in range(3))
+    mask = torch.zeros(B, 1, 1, T)
+    mask[1, ..., 17:] = torch.finfo(torch.float32).min
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(B, T, A * D)
+    ours = fused.attend_bf16(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask.bfloat16()).float()
+    assert ours.shape == ref.shape
+    assert float((ours - ref).abs().max()) < 3e-2
+    cos = torch.nn.functional.cosine_similarity(ours, ref, dim=-1)
+    assert float(cos.min()) > 0.999
 
 
 def small_config(**kw) -> AlbertConfig:
@@ -104,14 +123,21 @@ def _margin_agreement(ref: torch.Tensor, test: torch.Tensor, k: int, tol: float)
 
 
 @pytest.mark.filterwarnings("ignore:bf16 on this CPU")  # no native bf16 here: plain kernels, same bound
-def test_bf16_logits_close_and_top5_stable():
+@pytest.mark.parametrize("attention", ["sdpa", "explicit bf16"])
+def test_bf16_logits_close_and_top5_stable(attention, monkeypatch):
+    calls = []
+    if attention == "explicit bf16":  # the large-batch attention, forced on for this small batch
+        monkeypatch.setattr(fused, "_EXPLICIT_BF16_MIN_TOKENS", 0)
+        monkeypatch.setattr(fused, "attend_bf16", lambda *a: calls.append(1) or fused_attend_bf16(*a))
     cfg = small_config(initializer_range=0.1)  # sharper logits than the default init
     torch.manual_seed(0)
     model = am.AlbertForMaskedLM(cfg).eval()
     batch = inputs(cfg, B=8, T=16)
     with torch.inference_mode():
         ref = model(**batch).logits
-        fast = to_bf16(model)(**batch).logits.float()
+        fast = optimize(model, "bf16")(**batch).logits.float()  # the fused bf16 block where native
+    native = fused.cpu_capability().native_bf16  # elsewhere the fused block (and this path) is off
+    assert len(calls) == (cfg.num_hidden_layers if attention == "explicit bf16" and native else 0)
     scale = ref.std()
     err = (fast - ref).abs().max() / scale
     assert err < 0.1, f"bf16 logits off by {err:.3f} std"
