@@ -61,7 +61,8 @@ def logs(run: Path, training: Path, step: int) -> dict[str, object]:
     recipe = json.loads((run / "pretraining_recipe.json").read_text())
     for name in ("eval_log.csv", "train_log.csv"):
         # the run's own lines, byte for byte, up to the shipped step (the log grows while the run goes on)
-        header, *lines = (run / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        with open(run / name, encoding="utf-8", newline="") as f:
+            header, *lines = f.read().splitlines(keepends=True)
         kept = [line for line in lines if line.strip() and int(line.split(",", 1)[0]) <= step]
         if name == "eval_log.csv" and not any(int(line.split(",", 1)[0]) == step for line in kept):
             sys.exit(f"{run / name}: no evaluation at step {step} (ship a step the run evaluated: every --eval-every steps)")
