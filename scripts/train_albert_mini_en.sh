@@ -21,18 +21,17 @@
 # autocast. The model is the shipped config (E 64, H 256, 4 layers sharing one block).
 #
 # When OUT's checkpoints are gone (a new machine) but committed weights are not, continue from a
-# model folder whose training/position.json records its schedule step (the shipped folder, or the
-# candidate in training-state/ when it was not yet better than the shipped model):
-#   RESUME_FROM=training-state/albert-mini-en scripts/train_albert_mini_en.sh OUT [STOP_AFTER]
+# model folder whose training/position.json records its schedule step (the shipped folder:
+# scripts/reship_albert_mini_en.sh writes it):
+#   RESUME_FROM=src/albertkit/models/albert-mini-en scripts/train_albert_mini_en.sh OUT [STOP_AFTER]
 # (the stage holding that step starts there from those weights: fresh optimizer, 100 re-warm steps).
 #
 # PROCS=2 runs each stage as 2 single-threaded processes (torchrun, DDP over gloo; same global batch
 # and data order): on 2 shared cores that was 2.9 s/step against 5.4 s/step for one 2-thread process.
 #
-# After a stage, ship the best checkpoint ([MASK]-only held-out accuracy) if it beats the shipped one:
-#   python scripts/heldout_mask_accuracy.py MODEL_DIR OUT/corpus   # vs training/heldout_mask_accuracy.json
-#   python scripts/ship_model.py OUT/stage-K src/albertkit/models/albert-mini-en --checkpoint CHECKPOINT \
-#       --tokenizer ../shared/data/albert-base-v2/spiece.model
+# Ship a checkpoint that beats the shipped one at [MASK] on held-out text (the script checks, then
+# writes the weights, every evaluation file, the bias measurement and the model card):
+#   scripts/reship_albert_mini_en.sh OUT/stage-K/checkpoints/step-NNNNNNNN/model OUT/stage-K
 set -euo pipefail
 DATA=${ALBERTKIT_SHARED_DATA:-../shared/data}
 OUT=${1:-runs/albert-mini-en}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Reproduces the issue #5 weights of src/albertkit/models/albert-mini-en (v1: its README.md and the
-# phase1_*/phase2_* files of its training/); scripts/train_albert_mini_en.sh runs the issue #14 recipe
-# meant to replace it. Since issue #14, albertkit's LAMB bias-corrects the LayerNorm/bias steps that v1
+# Reproduces the issue #5 weights that src/albertkit/models/albert-mini-en shipped until issue #14 (v1:
+# the phase1_*/phase2_* files of its training/v1/); scripts/train_albert_mini_en.sh runs the issue #14 recipe
+# that replaced it. Since issue #14, albertkit's LAMB bias-corrects the LayerNorm/bias steps that v1
 # took uncorrected, so this replays the v1 recipe, not its exact weights.
 # Run from the repository root with ../shared/data present. Two phases, as it was trained:
 #   1. 3,000 LAMB steps from random weights, fp32 (about an hour on 2 otherwise idle CPU cores);

@@ -236,12 +236,12 @@ def test_low_precision_hidden_states_at_base_width(base_pair, mode: str) -> None
 
 @pytest.fixture(scope="module")
 def fill_mask_reference(shared_data: Path):
-    """fp32 top-1 of the shipped (trained, so not near-tie) albert-mini-en on 200 real sentences."""
+    """fp32 top-2 (token, probability) of the shipped albert-mini-en on 200 real sentences."""
     from albertkit import pipeline
 
     texts = real_sentences(shared_data / "corpus", 200)
-    fp32 = pipeline("fill-mask", model="albert-mini-en", progress=False, top_k=1)
-    return texts, [out[0]["token"] for out in fp32(texts)]
+    fp32 = pipeline("fill-mask", model="albert-mini-en", progress=False, top_k=2)
+    return texts, [[(p["token"], p["score"]) for p in out] for out in fp32(texts)]
 
 
 @pytest.mark.parametrize("mode", ["bf16", "int8", "onnx-int8", "auto"])
@@ -253,5 +253,13 @@ def test_fill_mask_top1_agreement_on_200_real_sentences(fill_mask_reference, mod
     texts, ref = fill_mask_reference
     fast = pipeline("fill-mask", model="albert-mini-en", progress=False, top_k=1, fast=mode)
     got = [out[0]["token"] for out in fast(texts)]
-    agree = sum(a == b for a, b in zip(ref, got)) / len(ref)
-    assert agree >= 0.97, f"{mode} ({cpu.cpu_capability().describe()}): top-1 identical on {agree:.1%}"
+    # A model that uses context has near-ties (fp32 top-1 and top-2 within a few %) that int8 noise may
+    # swap: identical top-1 is required where fp32's top-1 is clearly ahead (>= 1.25x the runner-up's
+    # probability), and everywhere the fast top-1 must be one of fp32's top 2.
+    clear = [(r[0][0], g) for r, g in zip(ref, got) if r[0][1] >= 1.25 * r[1][1]]
+    assert len(clear) >= 100, f"only {len(clear)} of {len(ref)} sentences have a clear fp32 top-1"
+    agree = sum(a == b for a, b in clear) / len(clear)
+    top2 = sum(g in (r[0][0], r[1][0]) for r, g in zip(ref, got)) / len(ref)
+    where = f"{mode} ({cpu.cpu_capability().describe()})"
+    assert agree >= 0.97, f"{where}: top-1 identical on {agree:.1%} of {len(clear)} sentences with a clear fp32 top-1"
+    assert top2 >= 0.97, f"{where}: top-1 within fp32's top 2 on {top2:.1%}"

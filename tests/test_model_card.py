@@ -166,3 +166,51 @@ def test_card_of_a_pretraining_runs_model_reads_the_run_folder(folder, tmp_path)
         shutil.copy(folder / "training" / name, run / name)
     body = render_card(run / "model")
     assert "| documents | 1,234 for training, 56 held out |" in body and "`../eval_log.csv`" in body
+
+
+def test_card_notes_directives_read_numbers_from_files(folder, tmp_path):
+    """{{value}}, {{table}} and {{fill-mask}} in card_notes.md: a number lives in one file, the card quotes it."""
+    import shutil
+
+    from albertkit.model_card.card import CardError, render_card
+
+    copy = tmp_path / "directives"
+    shutil.copytree(folder, copy)
+    t = copy / "training"
+    (t / "acc.json").write_text(json.dumps({"mask_accuracy": 0.20923, "n": 17741, "probe": {"gap": 2.6231}}))
+    (t / "curve.csv").write_text("step,tokens,acc,stage\n100,409600,0.0248,1\n200,819200,0.0534,1\n300,1228800,0.0551,2\n")
+    (t / "fill.json").write_text(json.dumps({"inputs": ["A [MASK]."], "results": [[{"token_str": "dog", "score": 0.1234},
+                                                                                  {"token_str": "<unk>", "score": 0.05}]]}))
+    (copy / "card_notes.md").write_text(
+        "Lead: **{{value training/acc.json mask_accuracy pct}}** of {{value training/acc.json n ,}}, "
+        "gap {{value training/acc.json probe.gap .2f}}.\n\n## Curve\n\n{{table training/curve.csv every=200 step:, tokens:, acc:pct stage}}\n\n"
+        "{{fill-mask training/fill.json}}\n", encoding="utf-8")
+    body = render_card(copy)
+    assert "Lead: **20.9%** of 17,741, gap 2.62." in body
+    assert "| step | tokens | acc | stage |\n|---:|---:|---:|---:|\n| 200 | 819,200 | 5.3% | 1 |\n| 300 | 1,228,800 | 5.5% | 2 |\n" in body
+    assert "| 100 |" not in body.split("## Curve", 1)[1]
+    assert "| A [MASK]. | `dog` 0.123, `<unk>` 0.050 |" in body
+    for notes, error in [("{{value training/acc.json nope pct}}", "no key 'nope'"),
+                         ("{{table training/curve.csv nope}}", "no column 'nope'"),
+                         ("{{table training/missing.csv}}", "no such file"),
+                         ("{{value training/acc.json n %q}}", "bad format spec")]:
+        (copy / "card_notes.md").write_text(notes, encoding="utf-8")
+        with pytest.raises(CardError, match=error):
+            render_card(copy)
+
+
+def test_card_samples_a_long_eval_log_and_shows_mask_only_accuracy(folder, tmp_path):
+    import shutil
+
+    from albertkit.model_card.card import render_card
+
+    copy = tmp_path / "long-log"
+    shutil.copytree(folder, copy)
+    rows = "".join(f"{100 * i},6.5,0.1,0.{i:02d},0.66,0.6,17741,1024\n" for i in range(1, 26))
+    (copy / "training" / "eval_log.csv").write_text(
+        "step,masked_lm_loss,masked_lm_accuracy,mask_only_accuracy,sentence_order_loss,sentence_order_accuracy,masked_tokens,instances\n" + rows)
+    body = render_card(copy)
+    table = body.split("eval_log.csv`", 1)[1].split("\n\n", 2)[1]
+    steps = [line.split(" | ")[0].strip("| ") for line in table.splitlines()[2:]]
+    assert steps == ["300", "600", "900", "1200", "1500", "1800", "2100", "2400", "2500"]  # one in 3, and the last
+    assert "one row in 3 of 25 evaluations and the last" in body and "| 2500 | 6.500 | 10.0% | 25.0% | 0.660 | 60.0% | 1,024 |" in body

@@ -30,7 +30,15 @@ evaluation files                 JSON files in the folder, ``training/`` and ``e
                                  matter (merged into the card's: ``license``, ``language``,
                                  ``tags``, ``datasets``...), a preamble (placed under the
                                  title), and ``## Section`` blocks; a block named like a generated
-                                 section is appended to it, the others follow the generated ones
+                                 section is appended to it, the others follow the generated ones.
+                                 Numbers in the notes are read from files with three directives
+                                 (paths relative to the folder), so that a fact lives in one file:
+                                 ``{{value FILE.json KEY[.KEY] SPEC}}`` one number (SPEC ``pct``
+                                 for 0.209 -> 20.9%, else a format spec such as ``.3f`` or ``,``);
+                                 ``{{table FILE.csv [every=N] COLUMN[:SPEC] ...}}`` a table of those
+                                 columns (every=N: rows whose first column is a multiple of N, and
+                                 the last); ``{{fill-mask FILE.json}}`` the top-k table of a file
+                                 holding ``inputs`` and ``albertkit fill-mask``'s ``results``
 ===============================  ================================================================
 
     >>> text = render_card("src/albertkit/models/albert-mini-en")  # doctest: +SKIP
@@ -42,6 +50,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import shlex
 import statistics
 from pathlib import Path
 from typing import Any, Sequence
@@ -51,6 +61,7 @@ __all__ = ["NOTES_FILE", "BIAS_FILE", "CardError", "render_card", "write_card", 
 NOTES_FILE = "card_notes.md"
 BIAS_FILE = "bias_results.json"
 TRAINING_DIR = "training"
+EVAL_ROWS = 12  # rows of a training run's held-out evaluation table; a longer log is sampled evenly
 EVAL_DIRS = (".", TRAINING_DIR, "eval")
 PIPELINE_TAGS = {"ForMaskedLM": "fill-mask", "ForPreTraining": "fill-mask", "ForSequenceClassification": "text-classification",
                  "ForTokenClassification": "token-classification", "ForQuestionAnswering": "question-answering",
@@ -150,6 +161,7 @@ def _notes(folder: Path) -> tuple[dict[str, Any], str, list[tuple[str, str]]]:
     if not path.is_file():
         return {}, "", []
     meta, body = _split_front_matter(path.read_text(encoding="utf-8"))
+    body = _expand(folder, body)
     preamble: list[str] = []
     sections: list[tuple[str, list[str]]] = []
     for line in body.splitlines():
@@ -160,6 +172,69 @@ def _notes(folder: Path) -> tuple[dict[str, Any], str, list[tuple[str, str]]]:
         else:
             preamble.append(line)
     return meta, "\n".join(preamble).strip(), [(t, "\n".join(b).strip()) for t, b in sections]
+
+
+# ------------------------------------------------------------------------------------ directives
+_DIRECTIVE = re.compile(r"\{\{(value|table|fill-mask) ([^{}]*)\}\}")
+
+
+def _format(value: Any, spec: str, where: str) -> str:
+    v = _num(value)
+    if v is None:
+        return "" if value in (None, "") else str(value)
+    if spec == "pct":
+        return f"{100 * v:.1f}%"
+    if spec in ("", "raw"):
+        return str(value)
+    try:
+        return format(int(v) if spec.endswith(("d", ",")) and v.is_integer() else v, spec)
+    except ValueError:
+        raise CardError(f"{where}: bad format spec {spec!r} (pct, or a Python spec such as .3f or ,)") from None
+
+
+def _directive(folder: Path, kind: str, args: list[str]) -> str:
+    if not args:
+        raise CardError(f"{folder / NOTES_FILE}: {{{{{kind}}}}} needs a file")
+    path = folder / args[0]
+    if not path.is_file():
+        raise CardError(f"{folder / NOTES_FILE}: {{{{{kind} {args[0]}}}}}: no such file {path}")
+    if kind == "value":
+        if len(args) != 3:
+            raise CardError(f"{folder / NOTES_FILE}: {{{{value {' '.join(args)}}}}}: expected FILE KEY SPEC")
+        data = _json(path)
+        for key in args[1].split("."):
+            if not isinstance(data, dict) or key not in data:
+                raise CardError(f"{path}: no key {args[1]!r} (asked for by {NOTES_FILE})")
+            data = data[key]
+        return _format(data, args[2], str(path))
+    if kind == "fill-mask":
+        data = _json(path)
+        try:
+            rows = [(text, ", ".join(f"{_code(p['token_str'].strip() or p['token_str'])} {p['score']:.3f}" for p in preds))
+                    for text, preds in zip(data["inputs"], data["results"], strict=True)]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CardError(f"{path}: expected 'inputs' and fill-mask 'results' of the same length ({exc})") from None
+        return _table(["input", "top predictions (probability)"], rows)
+    every = next((int(a[6:]) for a in args[1:] if a.startswith("every=")), None)
+    columns = [a.partition(":")[::2] for a in args[1:] if not a.startswith("every=")]
+    table = _csv(path)
+    if not table:
+        raise CardError(f"{path}: no rows")
+    columns = columns or [(c, "") for c in table[0]]
+    for name, _ in columns:
+        if name not in table[0]:
+            raise CardError(f"{path}: no column {name!r} (asked for by {NOTES_FILE})")
+    if every:
+        first = next(iter(table[0]))
+        table = [r for i, r in enumerate(table) if i == len(table) - 1 or (_num(r[first]) or 0) % every == 0]
+    rows = [[_format(r[name], spec, str(path)) for name, spec in columns] for r in table]
+    align = "".join("r" if all(_num(r[name]) is not None for r in table) else "l" for name, _ in columns)
+    return _table([name.replace("_", " ") for name, _ in columns], rows, align)
+
+
+def _expand(folder: Path, text: str) -> str:
+    """``text`` with its ``{{value ...}}``, ``{{table ...}}`` and ``{{fill-mask ...}}`` directives rendered."""
+    return _DIRECTIVE.sub(lambda m: _directive(folder, m.group(1), shlex.split(m.group(2))), text)
 
 
 # ------------------------------------------------------------------------------------ the sections
@@ -265,14 +340,21 @@ def _training_section(folder: Path) -> str:
         if eval_path.is_file():
             evals = _csv(eval_path)
             if evals:
+                total = len(evals)
+                stride = -(-total // EVAL_ROWS)  # long logs: every stride-th row and the last
+                evals = [r for i, r in enumerate(evals) if i % stride == stride - 1 or i == total - 1]
+                mask_only = "mask_only_accuracy" in evals[0]  # [MASK]-only accuracy (issue #14), when logged
                 parts.append(
-                    f"Held-out evaluation during {title} (`{shown}/{eval_path.name}`):\n\n"
+                    f"Held-out evaluation during {title} (`{shown}/{eval_path.name}`"
+                    + (f", one row in {stride} of {total} evaluations and the last" if stride > 1 else "") + "):\n\n"
                     + _table(
-                        ["step", "masked_lm_loss", "masked_lm_accuracy", "sentence_order_loss", "sentence_order_accuracy", "instances"],
+                        ["step", "masked_lm_loss", "masked_lm_accuracy", *["mask_only_accuracy"] * mask_only,
+                         "sentence_order_loss", "sentence_order_accuracy", "instances"],
                         [(r.get("step"), _loss(r.get("masked_lm_loss")), _pct(r.get("masked_lm_accuracy")),
+                          *[_pct(r.get("mask_only_accuracy"))] * mask_only,
                           _loss(r.get("sentence_order_loss")), _pct(r.get("sentence_order_accuracy")), _int(r.get("instances")))
                          for r in evals],
-                        "rrrrrr",
+                        "rrrrrrr"[: 6 + mask_only],
                     )
                 )
     return "\n\n".join(parts)
