@@ -1,6 +1,6 @@
 """bf16 self-attention on CPU: SDPA's flash kernel against albertkit's explicit form (``fused.attend_bf16``).
 
-Per-layer time (median, ms) and max |error| against fp32 SDPA, at albert-base's 12 heads x 64, for
+Per-layer time (the two alternate; median, ms) and max |error| against fp32 SDPA, at albert-base's 12 heads x 64, for
 the shapes that decide ``fused._EXPLICIT_BF16_MIN_TOKENS`` / ``_EXPLICIT_BF16_MAX_LEN``. The last
 row of each batch is padded to half its length.
 
@@ -10,30 +10,20 @@ row of each batch is padded to half its length.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from albertkit.fused import attend_bf16  # noqa: E402
 
+from bench.common import interleaved  # noqa: E402
+
 SHAPES = ((1, 16), (1, 128), (4, 128), (8, 128), (32, 128), (32, 74), (8, 256), (8, 512))
-
-
-def _median_ms(fn, repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
 
 
 def main() -> None:
@@ -60,7 +50,8 @@ def main() -> None:
 
         ref = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask).transpose(1, 2).reshape(b, t, -1)
         errs = [float((f().float() - ref).abs().max()) for f in (sdpa, explicit)]
-        ms = [_median_ms(f, args.repeats) for f in (sdpa, explicit)]
+        secs = interleaved({"sdpa": sdpa, "explicit": explicit}, repeats=args.repeats, warmup=3)
+        ms = [1e3 * secs["sdpa"], 1e3 * secs["explicit"]]
         print(f"| {b} x {t} | {ms[0]:.2f} | {ms[1]:.2f} | {ms[0] / ms[1]:.2f}x | {errs[0]:.1e} / {errs[1]:.1e} |")
 
 

@@ -3,7 +3,7 @@
 The evidence behind :class:`albertkit.fused.OneDnnLinear`: for every Linear of the albert-base
 pretraining step (4,096 token rows at 32x128) the three GEMMs of its forward and backward
 (Y = X W^T, dX = dY W, dW = dY^T X), each as torch computes it for ``nn.Linear`` and as oneDNN's
-linear does. Median of ``--repeats`` after two warm-up calls; GFLOP/s, higher is better.
+linear does. The two alternate; median of ``--repeats`` after two warm-up calls; GFLOP/s.
 
     python bench/gemm_peak.py              # 2 threads, 4,096 rows
     python bench/gemm_peak.py --rows 1024
@@ -12,23 +12,16 @@ linear does. Median of ``--repeats`` after two warm-up calls; GFLOP/s, higher is
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import interleaved  # noqa: E402
+
 SHAPES = ((768, 768, "Q/K/V/output"), (768, 3072, "FFN in"), (3072, 768, "FFN out"), (128, 768, "E->H"), (128, 30000, "MLM decoder"))
-
-
-def _median_s(fn, repeats: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -49,7 +42,10 @@ def main() -> None:
             (lambda: dy.mm(w), lambda: onednn(dy, w.t(), None, "none", [], "")),
             (lambda: dy.t().mm(x), lambda: onednn(dy.t(), x.t(), None, "none", [], "")),
         )
-        cells = [" / ".join(f"{flops / _median_s(f, args.repeats) / 1e9:.0f}" for f in pair) for pair in pairs]
+        cells = []
+        for torch_fn, onednn_fn in pairs:
+            t = interleaved({"torch": torch_fn, "oneDNN": onednn_fn}, repeats=args.repeats, warmup=2)
+            cells.append(f"{flops / t['torch'] / 1e9:.0f} / {flops / t['oneDNN'] / 1e9:.0f}")
         print(f"| {name} ({k} -> {n}) | " + " | ".join(cells) + " |")
 
 
