@@ -143,7 +143,12 @@ def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 1536, repeats: int 
     a = torch.randn(n, n).to(dtype)
     b = torch.randn(n, n).to(dtype)
     calls = [lambda: torch.mm(a, b)]
-    if torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+    from albertkit.cpu import cpu_capability
+    from albertkit.fused import onednn_available
+
+    # oneDNN has no bf16 inner product below AVX512-BF16 when held to AVX2 (ONEDNN_MAX_CPU_ISA): it
+    # refuses to create the primitive, so bf16 is timed there with torch.mm alone
+    if onednn_available() and (dtype == torch.float32 or cpu_capability().native_bf16):
         w = b.t().contiguous()
         calls.append(lambda: torch.ops.mkldnn._linear_pointwise.default(a, w, None, "none", [], ""))
     best = float("inf")
