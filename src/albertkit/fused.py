@@ -83,6 +83,12 @@ _X86_LEVELS = ("avx2", "avx512", "avx512_bf16", "amx")
 _AVX512_LEVELS = ("avx512", "avx512_bf16", "amx")
 
 
+def _onednn_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``x @ W.T + b`` in one oneDNN call, for :class:`OneDnnLinear` (the fused block counts its own
+    :func:`_linear` calls; this one stays apart)."""
+    return torch.ops.mkldnn._linear_pointwise.default(x, weight, bias, "none", [], "")
+
+
 class _OneDnnLinearFunction(torch.autograd.Function):
     """``x @ W.T + b`` with its forward and input-gradient GEMMs in oneDNN, for fp32 CPU training.
 
@@ -98,9 +104,7 @@ class _OneDnnLinearFunction(torch.autograd.Function):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
         ctx.onednn_grad_input = cpu_capability().level in _AVX512_LEVELS
-        flat = x.reshape(-1, x.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise.default(flat, weight, bias, "none", [], "")
-        return out.view(*x.shape[:-1], weight.shape[0])
+        return _onednn_linear(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:  # type: ignore[override]
@@ -110,10 +114,9 @@ class _OneDnnLinearFunction(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             if ctx.onednn_grad_input:
                 # dX = dY @ W: a linear whose "weight" is W.T (oneDNN reads the transposed view as is)
-                grad_x = torch.ops.mkldnn._linear_pointwise.default(grad2, weight.t(), None, "none", [], "")
+                grad_x = _onednn_linear(grad, weight.t(), None)
             else:
-                grad_x = grad2.mm(weight)
-            grad_x = grad_x.view(x.shape)
+                grad_x = grad2.mm(weight).view(x.shape)
         if ctx.needs_input_grad[1]:
             grad_w = grad2.t().mm(x.reshape(-1, x.shape[-1]))
         if ctx.has_bias and ctx.needs_input_grad[2]:
@@ -140,10 +143,7 @@ class OneDnnLinear(nn.Linear):
         ):
             return super().forward(x)
         if not torch.is_grad_enabled() or not (x.requires_grad or self.weight.requires_grad):
-            # inference: one call, bias fused, no autograd graph
-            flat = x.reshape(-1, x.shape[-1])
-            out = torch.ops.mkldnn._linear_pointwise.default(flat, self.weight, self.bias, "none", [], "")
-            return out.view(*x.shape[:-1], self.out_features)
+            return _onednn_linear(x, self.weight, self.bias)  # inference: one call, bias fused, no autograd graph
         return _OneDnnLinearFunction.apply(x, self.weight, self.bias)
 
 

@@ -50,8 +50,8 @@ from albertkit.distributed import Position as _Position
 from albertkit.distributed import Stream as _Stream
 from albertkit.distributed import StreamBatches as _StreamBatches
 from albertkit.distributed import StreamDataset as _StreamDataset
-from albertkit.fused import fuse_cpu_layers
 from albertkit.distributed import init_distributed as _init_distributed
+from albertkit.fused import fuse_cpu_layers
 from albertkit.optim import build_optimizer, linear_warmup_decay
 from albertkit.utils import atomic_folder, atomic_write_text
 
