@@ -1,5 +1,6 @@
 """File steps of scripts/reship_albert_mini_en.sh: the run's logs, learning curve and schedule position
-copied into a shipped model's training/ folder, and small JSON wrappers. Standard library only.
+copied into a shipped model's training/ folder, and small JSON wrappers. Files are written with
+albertkit's atomic writer (the script runs with src/ on the path, as the shell script sets it).
 
     python scripts/reship_files.py logs RUN_STAGE_DIR MODEL/training --step 9000
     python scripts/reship_files.py race-text ../shared/data/race race_articles.txt
@@ -20,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import re
 import sys
 from pathlib import Path
+
+from albertkit.utils import atomic_write_text as _write_atomic  # bytes as given: line endings kept
 
 PREFIX = "retrain_stage"
 CURVE = ("step", "stage", "seq_length", "token_positions", "mask_only_accuracy", "mask_only_loss", "masked_lm_accuracy",
@@ -37,20 +41,12 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         return list(reader.fieldnames or []), list(reader)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:  # keep the line endings given
-        f.write(text)
-    tmp.replace(path)
-
-
 def _write_csv(path: Path, fields: list[str] | tuple[str, ...], rows: list[dict[str, object]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_atomic(path, out.getvalue())
 
 
 def logs(run: Path, training: Path, step: int) -> dict[str, object]:
