@@ -151,7 +151,7 @@ def test_int8_quantizes_encoder_and_keeps_top1():
     model = am.AlbertForMaskedLM(cfg).eval()
     q = quantize_int8(model)
     layer = q.albert.encoder.albert_layer_groups[0].albert_layers[0]
-    assert ".quantized." in type(layer.ffn).__module__ and ".quantized." in type(layer.attention.query).__module__
+    assert all(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in (layer.ffn, layer.attention.query))
     assert type(model.albert.encoder.albert_layer_groups[0].albert_layers[0].ffn) is torch.nn.Linear  # copy by default
     assert type(q.predictions.decoder) is torch.nn.Linear  # tied decoder stays fp32
     batch = inputs(cfg, B=8, T=16)
@@ -162,6 +162,48 @@ def test_int8_quantizes_encoder_and_keeps_top1():
     assert err / ref.std() < 0.2  # per-batch uint8 activations: coarser than bf16
     decided, same = _margin_agreement(ref, test, 1, tol=2 * float(err))
     assert decided > 20 and same == decided
+
+
+@pytest.mark.parametrize(
+    "level,vnni,full",
+    [("avx512_bf16", True, True), ("amx", True, True), ("avx512", False, False), ("avx2", True, False), ("avx2", False, False)],
+)
+def test_int8_activation_range_follows_the_cpu(monkeypatch, level, vnni, full):
+    # 8-bit activations only where fbgemm's kernels accumulate in 32 bits (AVX512-VNNI, AMX); AVX2
+    # (with or without AVX-VNNI, which fbgemm does not use) keeps 7 bits against vpmaddubsw saturation
+    from albertkit import quantization
+    from albertkit.cpu import CpuCapability
+
+    monkeypatch.setattr(quantization, "cpu_capability", lambda: CpuCapability(level, False, vnni, "cpu"))
+    q = quantize_int8(am.AlbertModel(small_config()))
+    ffn = q.encoder.albert_layer_groups[0].albert_layers[0].ffn
+    assert isinstance(ffn, torch.ao.nn.quantized.dynamic.Linear)
+    assert (type(ffn) is quantization.FullRangeDynamicLinear) is full
+
+
+def test_int8_activation_range_chosen_here_is_never_worse_at_base_width():
+    # albert-base's FFN output Linear (3072 -> 768) on GELU activations, this machine's real kernels:
+    # the range quantize_int8 picks here is at least as close to fp32 as 7 bits, and where it picks 8
+    # bits it must be clearly closer (a saturating kernel would be far worse instead).
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    from albertkit.quantization import FullRangeDynamicLinear, full_range_int8_activations
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(3072, 768)
+    x = torch.nn.functional.gelu(torch.randn(256, 3072) * 1.5)
+    with torch.inference_mode():
+        ref = lin(x)
+    seven = quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: per_channel_dynamic_qconfig})
+    eight = quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: per_channel_dynamic_qconfig})
+    eight[0].__class__ = FullRangeDynamicLinear
+    picked = eight if full_range_int8_activations() else seven
+    with torch.inference_mode():
+        err7 = float((seven(x) - ref).pow(2).mean().sqrt())
+        err = float((picked(x) - ref).pow(2).mean().sqrt())
+    assert err <= err7 * 1.001
+    if full_range_int8_activations():
+        assert err < 0.75 * err7, (err, err7)
 
 
 def test_optimize_modes():
@@ -177,7 +219,7 @@ def test_from_pretrained_quantize_int8(tmp_path):
     torch.manual_seed(0)
     am.AlbertForSequenceClassification(cfg).save_pretrained(str(tmp_path))
     model = am.AlbertForSequenceClassification.from_pretrained(str(tmp_path), quantize="int8")
-    assert ".quantized." in type(model.albert.encoder.albert_layer_groups[0].albert_layers[0].ffn).__module__
+    assert isinstance(model.albert.encoder.albert_layer_groups[0].albert_layers[0].ffn, torch.ao.nn.quantized.dynamic.Linear)
     with pytest.raises(ValueError, match="quantize"):
         am.AlbertForSequenceClassification.from_pretrained(str(tmp_path), quantize="int4")
 
