@@ -10,7 +10,7 @@ albert-mini-en is used instead, on the same code paths (every path is width-inde
 Each path sees the same token ids (albertkit's tokenizer, sentences in length order, padded per
 batch); the top-1 is read at every [MASK] position.
 
-    python -m bench.agreement [--n 200]
+    python -m bench.agreement [--n 1000]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _folder() -> Path:
     return Path(albertkit.__file__).resolve().parent / "models" / "albert-mini-en"
 
 
-def mlm_top1_agreement(n: int = 200, seed: int = 0, batch_size: int = 50) -> dict[str, float]:
+def mlm_top1_agreement(n: int = 1000, seed: int = 0, batch_size: int = 50) -> dict[str, float]:
     """Share of [MASK] positions whose top-1 token equals transformers fp32's, per path."""
     from albertkit import AlbertForMaskedLM, AlbertTokenizer
     from albertkit.fast import optimize
@@ -92,7 +92,7 @@ def mlm_top1_agreement(n: int = 200, seed: int = 0, batch_size: int = 50) -> dic
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--n", type=int, default=1000)
     args = ap.parse_args()
     for name, value in mlm_top1_agreement(args.n).items():
         print(f"{name:32s} top-1 identical to transformers fp32: {value:.1%}")

@@ -232,7 +232,7 @@ def main() -> None:
     if args.only in (None, "forward", "embeddings", "fill-mask"):
         from bench.agreement import mlm_top1_agreement
 
-        agreement = mlm_top1_agreement(64 if args.quick else 400)
+        agreement = mlm_top1_agreement(64 if args.quick else 1000)
         emit("### fill-mask top-1 agreement with transformers fp32 (albert-mini-en, real corpus sentences; bound >= 97%)\n")
         emit("| path | top-1 identical |\n|---|---:|")
         for name, value in agreement.items():
