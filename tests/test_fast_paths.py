@@ -222,6 +222,12 @@ def test_from_pretrained_quantize_int8(tmp_path):
     assert isinstance(model.albert.encoder.albert_layer_groups[0].albert_layers[0].ffn, torch.ao.nn.quantized.dynamic.Linear)
     with pytest.raises(ValueError, match="quantize"):
         am.AlbertForSequenceClassification.from_pretrained(str(tmp_path), quantize="int4")
+    # saving it says what to do instead of failing inside the serializer
+    from albertkit.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="int8-quantized.*quantize='int8'"):
+        model.save_pretrained(str(tmp_path / "int8"))
+    assert not (tmp_path / "int8").exists()
 
 
 def test_model_copied_under_inference_mode_runs_fused():

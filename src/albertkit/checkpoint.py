@@ -364,6 +364,15 @@ def save_pretrained(
     pooler of a converted masked-LM checkpoint, kept for fine-tuning, as the hub's albert-base-v2 does).
     """
     folder = Path(folder)
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear  # torch has imported it already
+
+    quantized = [name for name, m in model.named_modules() if isinstance(m, DynamicLinear)]
+    if quantized:
+        # int8 packed weights have no place in the transformers format (and no float values to write)
+        raise CheckpointError(
+            f"{type(model).__name__} has int8-quantized Linears ({quantized[0]}, ...): save the float model "
+            "and quantize after loading, from_pretrained(folder, quantize='int8')"
+        )
     config: AlbertConfig = model.config  # type: ignore[assignment]
     data = config.to_dict()
     data["architectures"] = [type(model).__name__]
