@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
 from albertkit.config import CONFIG_NAME, AlbertConfig
 from albertkit.cpu import warn_bf16_slow
@@ -364,8 +365,6 @@ def save_pretrained(
     pooler of a converted masked-LM checkpoint, kept for fine-tuning, as the hub's albert-base-v2 does).
     """
     folder = Path(folder)
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear  # torch has imported it already
-
     quantized = [name for name, m in model.named_modules() if isinstance(m, DynamicLinear)]
     if quantized:
         # int8 packed weights have no place in the transformers format (and no float values to write)
