@@ -133,10 +133,10 @@ def test_one_warning_that_bf16_is_slow_without_native_support(force, monkeypatch
 def test_auto_under_forced_avx2_quantizes(force) -> None:
     force("avx2")
     fast = optimize(small_model(), "auto")
-    from albertkit.quantization import FullRangeDynamicLinear
+    from albertkit.quantization import Int8Linear
 
     linears = [m for m in fast.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
-    assert linears and not any(isinstance(m, FullRangeDynamicLinear) for m in linears)  # forced AVX2: 7-bit activations
+    assert linears and all(type(m) is Int8Linear and not m.full_range for m in linears)  # forced AVX2: 7-bit activations
 
 
 _SUBPROCESS = r"""

@@ -177,33 +177,45 @@ def test_int8_activation_range_follows_the_cpu(monkeypatch, level, vnni, full):
     monkeypatch.setattr(quantization, "cpu_capability", lambda: CpuCapability(level, False, vnni, "cpu"))
     q = quantize_int8(am.AlbertModel(small_config()))
     ffn = q.encoder.albert_layer_groups[0].albert_layers[0].ffn
-    assert isinstance(ffn, torch.ao.nn.quantized.dynamic.Linear)
-    assert (type(ffn) is quantization.FullRangeDynamicLinear) is full
+    assert type(ffn) is quantization.Int8Linear and ffn.full_range is full
 
 
-def test_int8_activation_range_chosen_here_is_never_worse_at_base_width():
-    # albert-base's FFN output Linear (3072 -> 768) on GELU activations, this machine's real kernels:
-    # the range quantize_int8 picks here is at least as close to fp32 as 7 bits, and where it picks 8
-    # bits it must be clearly closer (a saturating kernel would be far worse instead).
+def _int8_linear(lin: torch.nn.Linear, full_range: bool) -> torch.nn.Module:
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    from albertkit.quantization import FullRangeDynamicLinear, full_range_int8_activations
+    from albertkit.quantization import Int8Linear
+
+    q = quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: per_channel_dynamic_qconfig})
+    Int8Linear.adopt(q[0], full_range)
+    return q
+
+
+def test_int8_linear_at_base_width_per_token_scales_and_this_cpus_range():
+    # albert-base's FFN output Linear (3072 -> 768) on GELU activations whose scale varies from token
+    # to token by 30x, on this machine's real kernels, against torch's own dynamic Linear (one scale
+    # per batch, 7 bits): per-token scales are clearly closer to fp32, a token's output hardly
+    # depends on the tokens batched with it, and the 8-bit range quantize_int8 picks here is never
+    # worse than 7 bits (a saturating kernel would be far worse instead).
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    from albertkit.quantization import full_range_int8_activations
 
     torch.manual_seed(0)
     lin = torch.nn.Linear(3072, 768)
-    x = torch.nn.functional.gelu(torch.randn(256, 3072) * 1.5)
+    x = torch.nn.functional.gelu(torch.randn(256, 3072) * torch.logspace(-1, 0.5, 256)[:, None])
     with torch.inference_mode():
         ref = lin(x)
-    seven = quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: per_channel_dynamic_qconfig})
-    eight = quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: per_channel_dynamic_qconfig})
-    eight[0].__class__ = FullRangeDynamicLinear
-    picked = eight if full_range_int8_activations() else seven
-    with torch.inference_mode():
-        err7 = float((seven(x) - ref).pow(2).mean().sqrt())
-        err = float((picked(x) - ref).pow(2).mean().sqrt())
-    assert err <= err7 * 1.001
-    if full_range_int8_activations():
-        assert err < 0.75 * err7, (err, err7)
+        torch_own = quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: per_channel_dynamic_qconfig})
+        # error relative to each token's own output, averaged over tokens
+        rms = lambda m: float(((m(x) - ref).pow(2).mean(-1) / ref.pow(2).mean(-1)).sqrt().mean())  # noqa: E731
+        seven, picked = _int8_linear(lin, False), _int8_linear(lin, full_range_int8_activations())
+        assert rms(seven) < 0.5 * rms(torch_own)
+        assert rms(picked) <= rms(seven) * 1.001
+        if full_range_int8_activations():
+            assert rms(picked) < 0.75 * rms(seven)
+        # a quiet token alone and batched beside loud ones: per-batch scales change its result ~10x more
+        moved = lambda m: float((m(x[3:4]) - m(x)[3:4]).abs().max())  # noqa: E731
+        assert moved(picked) < 0.2 * moved(torch_own)
 
 
 def test_optimize_modes():
