@@ -209,7 +209,7 @@ def test_int8_linear_at_base_width_per_token_scales_and_this_cpus_range():
         # error relative to each token's own output, averaged over tokens
         rms = lambda m: float(((m(x) - ref).pow(2).mean(-1) / ref.pow(2).mean(-1)).sqrt().mean())  # noqa: E731
         seven, picked = _int8_linear(lin, False), _int8_linear(lin, full_range_int8_activations())
-        assert rms(seven) < 0.5 * rms(torch_own)
+        assert rms(seven) < 0.25 * rms(torch_own)  # measured 0.13x on an AVX512-VNNI EPYC
         assert rms(picked) <= rms(seven) * 1.001
         if full_range_int8_activations():
             assert rms(picked) < 0.75 * rms(seven)
