@@ -23,9 +23,10 @@
 # autocast. The model is the shipped config (E 64, H 256, 4 layers sharing one block).
 #
 # When OUT's checkpoints are gone (a new machine) but committed weights are not, continue from a
-# model folder whose training/position.json records its schedule step (the shipped folder:
-# scripts/reship_albert_mini_en.sh writes it):
-#   RESUME_FROM=src/albertkit/models/albert-mini-en scripts/train_albert_mini_en.sh OUT [STOP_AFTER]
+# model folder whose training/position.json records its schedule step: training-state/albert-mini-en
+# (the schedule's latest committed weights). The shipped folder also has a position.json, but it
+# may hold a release branch (weights annealed off the schedule, a "stage 4"), not a schedule point:
+#   RESUME_FROM=training-state/albert-mini-en scripts/train_albert_mini_en.sh OUT [STOP_AFTER]
 # (the stage holding that step starts there from those weights: fresh optimizer, 100 re-warm steps).
 #
 # PROCS=2 runs each stage as 2 single-threaded processes (torchrun, DDP over gloo; same global batch
