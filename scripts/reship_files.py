@@ -14,7 +14,9 @@ at ``--step`` become ``retrain_stageK_{eval_log,train_log}.csv`` and its recipe
 ``retrain_stage<N>_eval_log.csv`` in the folder (the schedule's stages in order, each stage's rows
 after the previous stage's last step; a branch such as ``stage1b`` is not in the lineage), and
 ``position.json`` records the step, which ``scripts/train_albert_mini_en.sh`` reads to continue
-from the shipped folder (RESUME_FROM).
+from the shipped folder (RESUME_FROM). A release branch (``RELEASE_AT``: the stage folder holds
+``BRANCH_OF``, "stage-K STEP") takes the trunk stage's logs cut at the branch point first, and its
+``position.json`` says that the weights are not a point of the schedule.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def logs(run: Path, training: Path, step: int) -> dict[str, object]:
         sys.exit(f"{run}: expected a stage folder named stage-K (scripts/train_albert_mini_en.sh's OUT/stage-K)")
     stage = int(match.group(1))
     recipe = json.loads((run / "pretraining_recipe.json").read_text())
+    branch = None
+    if (run / "BRANCH_OF").is_file():
+        trunk, at = (run / "BRANCH_OF").read_text().split()
+        logs(run.parent / trunk, training, int(at))  # the trunk's past up to the branch point
+        branch = (trunk, int(at))
     for name in ("eval_log.csv", "train_log.csv"):
         # the run's own lines, byte for byte, up to the shipped step (the log grows while the run goes on)
         with open(run / name, encoding="utf-8", newline="") as f:
@@ -97,6 +104,17 @@ def logs(run: Path, training: Path, step: int) -> dict[str, object]:
         "optimizer_state": "not kept (AdamW moments are 2x the model); --start-step re-warms the lr over 100 steps",
         "continue_with": f"RESUME_FROM={training.parent} PROCS=2 scripts/train_albert_mini_en.sh runs/albert-mini-en [STOP_AFTER]",
     }
+    if branch is not None:
+        trunk, at = branch
+        peak, warmup, total = float(args["lr"]), int(args["warmup_steps"]), int(args["max_steps"])
+        lr_at = peak * (at / warmup if at < warmup else 1 - at / total)
+        position.update(
+            stage=f"{stage} ({recipe['max_seq_length']} x {args['batch_size']}): a release branch of {trunk} at step {at:,}, "
+                  f"the lr decayed linearly from {lr_at:.3g} to 0 over {step - at} steps; not a point of the schedule",
+            lr=f"{lr_at:.3g} at step {at:,} -> 0 at {step:,} (--start-step {at} --anneal-steps {step - at})",
+            continue_with="RESUME_FROM=training-state/albert-mini-en PROCS=2 scripts/train_albert_mini_en.sh "
+                          "runs/albert-mini-en [STOP_AFTER] (the schedule's weights, not these)",
+        )
     _write_atomic(training / "position.json", json.dumps(position, indent=2) + "\n")
     return {"curve_points": len(curve), "stages": [k for k, _ in stages if k <= stage], **position}
 

@@ -32,6 +32,13 @@
 # PROCS=2 runs each stage as 2 single-threaded processes (torchrun, DDP over gloo; same global batch
 # and data order): on 2 shared cores that was 2.9 s/step against 5.4 s/step for one 2-thread process.
 #
+# A release branch (what is shipped): RELEASE_AT=S [RELEASE_STEPS=500] scripts/train_albert_mini_en.sh OUT
+# continues the schedule's weights at step S (OUT's stage checkpoint at S, or RESUME_FROM's weights
+# when they are at S) into OUT/stage-N (N = the number of stages + 1) with the lr falling linearly
+# from the schedule's at S to 0 over RELEASE_STEPS steps (--anneal-steps; 50-step re-warm), then
+# stops; the schedule itself goes on from the un-annealed weights. OUT/stage-N/BRANCH_OF names the
+# stage and step it left (the reship script cuts that stage's logs there).
+#
 # Ship a checkpoint that beats the shipped one at [MASK] on held-out text (the script checks, then
 # writes the weights, every evaluation file, the bias measurement and the model card):
 #   scripts/reship_albert_mini_en.sh OUT/stage-K/checkpoints/step-NNNNNNNN/model OUT/stage-K
@@ -64,6 +71,30 @@ if [[ -n "${RESUME_FROM:-}" ]]; then
   FROM_WEIGHTS=$RESUME_FROM
 fi
 CORPUS="$DATA/corpus"
+if [[ -n "${RELEASE_AT:-}" ]]; then
+  STEPS=${RELEASE_STEPS:-500}
+  N=$(( $(wc -w <<< "$STAGES") + 1 ))
+  START=0; K=0; SRC=
+  for STAGE in $STAGES; do  # the stage holding step RELEASE_AT
+    K=$((K + 1)); IFS=: read -r END SEQ BATCH <<< "$STAGE"
+    if (( START < RELEASE_AT && RELEASE_AT <= END )); then break; fi
+    START=$END
+  done
+  (( START < RELEASE_AT && RELEASE_AT <= END )) || { echo "RELEASE_AT=$RELEASE_AT: not a step of the schedule ($STAGES)" >&2; exit 2; }
+  if (( FROM_STEP == RELEASE_AT )); then SRC=$FROM_WEIGHTS
+  else SRC=$(printf '%s/stage-%d/checkpoints/step-%08d/model' "$OUT" "$K" "$RELEASE_AT"); fi
+  [[ -f "$SRC/model.safetensors" ]] || { echo "$SRC: no weights at step $RELEASE_AT (set RESUME_FROM or keep that checkpoint)" >&2; exit 2; }
+  if [[ -f "$OUT/stage-$K/corpus/meta.json" ]]; then CORPUS="$OUT/stage-$K/corpus"; fi
+  DIR="$OUT/stage-$N"
+  mkdir -p "$DIR"
+  echo "stage-$K $RELEASE_AT" > "$DIR/BRANCH_OF"
+  if [[ "$CORPUS" != "$DATA/corpus" && ! -e "$DIR/corpus" ]]; then ln -s "$(realpath "$CORPUS")" "$DIR/corpus"; fi
+  ARGS=("${COMMON[@]}" "$CORPUS" --max-seq-length "$SEQ" --batch-size "$BATCH"
+        --max-predictions $(( (SEQ * 15 + 99) / 100 )) --output "$DIR"
+        --init-from "$SRC" --start-step "$RELEASE_AT" --rewarm-steps 50 --anneal-steps "$STEPS")
+  run "${ARGS[@]}"  # a second call resumes the branch from its latest checkpoint (--resume)
+  exit 0
+fi
 START=0
 K=0
 for STAGE in $STAGES; do

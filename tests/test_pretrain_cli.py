@@ -169,3 +169,13 @@ def test_pretrain_cli_stop_after_then_resume(tmp_path: Path, shared_data: Path, 
     assert state["consumed"] == 4 * 8
     assert main([*_pretrain_args([str(out / "corpus")], spiece_path, tmp_path / "x", steps=4), "--start-step", "2"]) != 0
     assert "give init_from too" in capsys.readouterr().err
+    # A release branch off step 2: the lr anneals to 0 over 1 step and the run stops at step 3.
+    branch = tmp_path / "branch"
+    assert main([*_pretrain_args([str(out / "corpus")], spiece_path, branch, steps=4), "--save-every", "10",
+                 "--init-from", str(out / "checkpoints" / "step-00000003" / "model"), "--start-step", "2",
+                 "--anneal-steps", "1"]) == 0
+    assert sorted(p.name for p in (branch / "checkpoints").iterdir()) == ["step-00000003"]
+    assert not (branch / "model").exists()
+    capsys.readouterr()
+    assert main([*_pretrain_args([str(out / "corpus")], spiece_path, tmp_path / "y", steps=4), "--anneal-steps", "2"]) != 0
+    assert "--anneal-steps branches off" in capsys.readouterr().err

@@ -70,3 +70,23 @@ def test_logs_refuse_a_step_the_run_did_not_evaluate_and_a_folder_not_a_stage(re
     run.rename(other)
     with pytest.raises(SystemExit, match="expected a stage folder named stage-K"):
         reship.logs(other, training, 50)
+
+
+def test_logs_of_a_release_branch_cut_the_trunk_at_the_branch_point(reship, tmp_path):
+    run, training = _stage_files(tmp_path)
+    branch = run.parent / "stage-4"
+    branch.mkdir()
+    (branch / "BRANCH_OF").write_text("stage-3 40\n")
+    (branch / "pretraining_recipe.json").write_text(_recipe(128, 32))
+    (branch / "eval_log.csv").write_text(HEADER + "45,0.3,0.25,2.5\n")
+    (branch / "train_log.csv").write_text("step,loss\r\n45,4.0\r\n")
+    out = reship.logs(branch, training, 45)
+    assert (training / "retrain_stage3_eval_log.csv").read_text() == HEADER + "40,0.2,0.15,2.0\n"  # the trunk, up to 40
+    with open(training / "learning_curve.csv", newline="") as f:
+        curve = list(csv.DictReader(f))
+    assert [(r["step"], r["stage"]) for r in curve][-2:] == [("40", "3"), ("45", "4")]
+    position = json.loads((training / "position.json").read_text())
+    assert position["step"] == 45 and "release branch of stage-3 at step 40" in position["stage"]
+    # the schedule's lr at step 40 of 48 (peak 1e-3, linear decay from step 0): 1e-3 * (1 - 40/48)
+    assert position["lr"].startswith("0.000167 at step 40 -> 0 at 45") and "not these" in position["continue_with"]
+    assert out["stages"] == [1, 2, 3, 4]

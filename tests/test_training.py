@@ -133,6 +133,25 @@ def test_start_at_continues_the_schedule_from_weights_alone(tmp_path: Path) -> N
         make_trainer(tmp_path / "bad", max_steps=12).start_at(12)
 
 
+def test_start_at_with_anneal_branches_off_the_schedule_and_resumes(tmp_path: Path) -> None:
+    # A release branch at step 6 of a 12-step schedule: the lr falls from the schedule's value at
+    # step 6 to 0 at step 10; a checkpoint mid-branch resumes on the branch, not on the schedule.
+    reference = make_trainer(tmp_path / "ref", max_steps=12, dropout=0.0)
+    reference.train(stop_after=6)
+    weights, schedule = _params(reference), reference.scheduler.lr_lambdas[0]
+    branch = make_trainer(tmp_path / "branch", max_steps=12, dropout=0.0, save_every=2)
+    branch._unwrapped.load_state_dict(weights)
+    branch.start_at(6, anneal_steps=4)
+    assert branch.optimizer.param_groups[0]["lr"] == pytest.approx(0.05 * schedule(6))
+    branch.train(stop_after=8)
+    assert branch.optimizer.param_groups[0]["lr"] == pytest.approx(0.05 * schedule(6) * 0.5)
+    resumed = make_trainer(tmp_path / "branch", max_steps=12, dropout=0.0, save_every=2)
+    resumed.train(resume=True, stop_after=10)
+    assert resumed.step == 10 and resumed.optimizer.param_groups[0]["lr"] == 0.0
+    with pytest.raises(ValueError, match="anneal_steps"):
+        make_trainer(tmp_path / "bad", max_steps=12).start_at(6, anneal_steps=-1)
+
+
 
 def test_fresh_run_refuses_a_folder_with_checkpoints(tmp_path: Path) -> None:
     make_trainer(tmp_path, max_steps=3).train()

@@ -203,23 +203,48 @@ class WarmupLinearDecay:
 
         >>> g = WarmupLinearDecay(10, 100, rewarm_from=50, rewarm_steps=4); g(50), g(52), g(60)
         (0.0, 0.24, 0.4)
+
+    ``anneal_from`` / ``anneal_steps`` branch off the schedule: from ``anneal_from`` the multiplier
+    falls linearly from the schedule's value there to 0 at ``anneal_from + anneal_steps`` (a release
+    of weights mid-schedule that has had the low learning rates of a finished run; the schedule
+    itself goes on from the un-annealed weights).
+
+        >>> h = WarmupLinearDecay(10, 100, anneal_from=50, anneal_steps=10); h(50), h(55), h(60), h(70)
+        (0.5, 0.25, 0.0, 0.0)
     """
 
-    def __init__(self, warmup_steps: int, num_train_steps: int, rewarm_from: int = 0, rewarm_steps: int = 0) -> None:
+    def __init__(
+        self,
+        warmup_steps: int,
+        num_train_steps: int,
+        rewarm_from: int = 0,
+        rewarm_steps: int = 0,
+        anneal_from: int = 0,
+        anneal_steps: int = 0,
+    ) -> None:
         if num_train_steps <= 0:
             raise ValueError(f"num_train_steps must be > 0, got {num_train_steps}")
-        if warmup_steps < 0 or rewarm_steps < 0 or rewarm_from < 0:
-            raise ValueError(f"warmup_steps, rewarm_from and rewarm_steps must be >= 0, got {warmup_steps}, {rewarm_from}, {rewarm_steps}")
+        if min(warmup_steps, rewarm_from, rewarm_steps, anneal_from, anneal_steps) < 0:
+            raise ValueError(
+                f"warmup_steps, rewarm_from, rewarm_steps, anneal_from and anneal_steps must be >= 0, got "
+                f"{warmup_steps}, {rewarm_from}, {rewarm_steps}, {anneal_from}, {anneal_steps}"
+            )
         self.warmup_steps = int(warmup_steps)
         self.num_train_steps = int(num_train_steps)
         self.rewarm_from = int(rewarm_from)
         self.rewarm_steps = int(rewarm_steps)
+        self.anneal_from = int(anneal_from)
+        self.anneal_steps = int(anneal_steps)
+
+    def _schedule(self, step: int) -> float:
+        if self.warmup_steps and step < self.warmup_steps:
+            return step / self.warmup_steps
+        return max(0.0, 1.0 - min(step, self.num_train_steps) / self.num_train_steps)
 
     def __call__(self, step: int) -> float:
-        if self.warmup_steps and step < self.warmup_steps:
-            value = step / self.warmup_steps
-        else:
-            value = max(0.0, 1.0 - min(step, self.num_train_steps) / self.num_train_steps)
+        value = self._schedule(step)
+        if self.anneal_steps and step >= self.anneal_from:
+            value = self._schedule(self.anneal_from) * max(0.0, 1.0 - (step - self.anneal_from) / self.anneal_steps)
         if self.rewarm_steps and self.rewarm_from <= step < self.rewarm_from + self.rewarm_steps:
             value *= (step - self.rewarm_from) / self.rewarm_steps
         return value

@@ -464,26 +464,33 @@ class Trainer:
         for _, path in found[: max(0, len(found) - self.args.save_total_limit)]:
             shutil.rmtree(path, ignore_errors=True)
 
-    def start_at(self, step: int, rewarm_steps: int = 0) -> None:
+    def start_at(self, step: int, rewarm_steps: int = 0, anneal_steps: int = 0) -> None:
         """Begin at schedule step ``step`` with the current weights and a fresh optimizer.
 
         For continuing a run whose checkpoint (optimizer state) is gone but whose weights were kept
         (e.g. a shipped model, loaded with ``from_pretrained``): the data stream skips the
         ``step * batch_size`` examples already trained on and the learning rate is the schedule's at
-        ``step``, ramped up over ``rewarm_steps`` while the fresh Adam moments settle.
+        ``step``, ramped up over ``rewarm_steps`` while the fresh Adam moments settle. With
+        ``anneal_steps`` the run is a release branch: the learning rate falls linearly from the
+        schedule's value at ``step`` to 0 at ``step + anneal_steps`` (train with ``stop_after`` there).
 
             >>> trainer.start_at(6000, rewarm_steps=100); trainer.train()      # doctest: +SKIP
+            >>> trainer.start_at(6000, 50, anneal_steps=500); trainer.train(stop_after=6500)  # doctest: +SKIP
         """
         if not 0 <= step < self.args.max_steps:
             raise ValueError(f"start step {step} must be in [0, max_steps={self.args.max_steps})")
+        if anneal_steps < 0:
+            raise ValueError(f"anneal_steps must be >= 0, got {anneal_steps}")
         self.step = int(step)
         _, self.position = self.stream.take(_Position(), self.step * self.args.batch_size)
         schedule = self.scheduler.lr_lambdas[0]
         schedule.rewarm_from, schedule.rewarm_steps = self.step, int(rewarm_steps)  # type: ignore[attr-defined]
+        schedule.anneal_from, schedule.anneal_steps = self.step, int(anneal_steps)  # type: ignore[attr-defined]
         self.scheduler.last_epoch = self.step
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
             group["lr"] = base * schedule(self.step)
-        logger.info("starting at schedule step %d (%d examples skipped), re-warm %d steps", self.step, self.position.consumed, rewarm_steps)
+        logger.info("starting at schedule step %d (%d examples skipped), re-warm %d steps%s", self.step, self.position.consumed,
+                    rewarm_steps, f", lr annealed to 0 over {anneal_steps} steps" if anneal_steps else "")
 
     def load_checkpoint(self, folder: str | os.PathLike) -> None:
         """Restore model, optimizer, scheduler, RNG and data position from a checkpoint folder."""

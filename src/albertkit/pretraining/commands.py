@@ -77,6 +77,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --init-from: continue the schedule at STEP (data and lr) with a fresh optimizer, when its checkpoint is gone",
     )
     p.add_argument("--rewarm-steps", type=int, default=100, help="lr ramp after --start-step (default: %(default)s)")
+    p.add_argument(
+        "--anneal-steps", type=int, default=0, metavar="N",
+        help="with --start-step: a release branch; the lr falls from the schedule's at STEP to 0 over N steps, then the run stops",
+    )
     p.set_defaults(func=_pretrain)
 
     e = subparsers.add_parser(
@@ -181,6 +185,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         start_step=args.start_step,
         rewarm_steps=args.rewarm_steps,
+        anneal_steps=args.anneal_steps,
     )
     metrics = summary.get("metrics") or {}
     if metrics:

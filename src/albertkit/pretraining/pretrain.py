@@ -237,6 +237,7 @@ def pretrain(
     init_from: str | os.PathLike | None = None,
     start_step: int = 0,
     rewarm_steps: int = 100,
+    anneal_steps: int = 0,
 ) -> dict[str, Any]:
     """Pretrain ``AlbertForPreTraining`` with MLM (n-gram masking) + SOP; returns the run summary.
 
@@ -246,7 +247,9 @@ def pretrain(
     3125 of 125k). The first ``subword_masking_steps`` steps mask single pieces, later ones whole-word
     n-grams (``max_ngram``); the switch is by position in the training stream, so it survives resume.
     ``init_from`` + ``start_step`` continue a schedule from saved weights without the optimizer
-    state (see :meth:`~albertkit.training.Trainer.start_at`; ignored when ``resume`` finds a checkpoint).
+    state (see :meth:`~albertkit.training.Trainer.start_at`; ignored when ``resume`` finds a checkpoint);
+    with ``anneal_steps`` too, the run is a release branch: its lr falls from the schedule's at
+    ``start_step`` to 0 over ``anneal_steps`` steps, and it stops there (checkpointed, not finished).
     The final model and tokenizer land in ``output_dir/model`` (HF layout), and
     ``output_dir/summary.json`` holds the held-out metrics.
 
@@ -264,7 +267,9 @@ def pretrain(
                    max_ngram=max_ngram, eval_instances=eval_instances, prepare_workers=prepare_workers)
     check_positive(allow_zero=True, warmup_steps=warmup_steps, weight_decay=weight_decay, short_seq_prob=short_seq_prob,
                    heldout_docs=heldout_docs, save_every=save_every, eval_every=eval_every, log_every=log_every,
-                   num_workers=num_workers)
+                   num_workers=num_workers, anneal_steps=anneal_steps)
+    if anneal_steps and not start_step:
+        raise ValueError("--anneal-steps branches off the schedule at --start-step: give --start-step and --init-from too")
     if not masked_lm_prob < 1 or not short_seq_prob <= 1:
         raise ValueError("--masked-lm-prob must be below 1 and --short-seq-prob at most 1")
     if batch_size % grad_accumulation:
@@ -368,7 +373,9 @@ def pretrain(
         if init_from is None:
             raise ValueError("start_step continues a schedule from saved weights: give init_from too")
         if not (resume and latest_checkpoint(output_dir) is not None):
-            trainer.start_at(start_step, rewarm_steps)
+            trainer.start_at(start_step, rewarm_steps, anneal_steps)
+        if anneal_steps:
+            stop_after = min(stop_after or max_steps, start_step + anneal_steps)
     summary = trainer.train(resume=resume, stop_after=stop_after)
     if dist.is_main and trainer.step >= max_steps:
         for folder in ("model", "best"):
