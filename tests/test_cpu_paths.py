@@ -136,7 +136,7 @@ def test_auto_under_forced_avx2_quantizes(force) -> None:
     from albertkit.quantization import Int8Linear
 
     linears = [m for m in fast.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
-    assert linears and all(type(m) is Int8Linear and not m.full_range for m in linears)  # forced AVX2: 7-bit activations
+    assert linears and all(type(m) is Int8Linear and m.weight_bits == 7 for m in linears)  # forced AVX2: 7-bit weights
 
 
 _SUBPROCESS = r"""

@@ -11,6 +11,7 @@ it as the ``"int8"`` fast path.
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 
 import torch
@@ -19,22 +20,28 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear  # torch impor
 
 from albertkit.cpu import cpu_capability
 
-__all__ = ["Int8Linear", "full_range_int8_activations", "quantize_int8"]
+__all__ = ["Int8Linear", "int8_weight_bits", "quantize_int8"]
 
 
-def full_range_int8_activations() -> bool:
-    """Whether PyTorch's int8 Linear may quantize activations to all 8 bits on this CPU.
+def int8_weight_bits() -> int:
+    """How many bits PyTorch's int8 Linear can give the weights on this CPU without overflow: 8 or 7.
 
-    PyTorch's own dynamic Linear always asks for ``reduce_range`` (7-bit activations, 0..127): without
-    VNNI, fbgemm multiplies u8 x s8 pairs with ``vpmaddubsw``, whose 16-bit pair sums saturate above
-    2 x 127 x 127. fbgemm's AVX512-VNNI (and AMX) kernels accumulate in 32 bits, so there the 8th bit
-    is free precision: half the activation rounding error (``python -m bench.agreement``: albertkit
-    int8 top-1 agreement 94.7% -> 96.7% on 300 sentences, AVX512-VNNI EPYC). AVX-VNNI without
-    AVX-512 does not count: fbgemm has no kernel for it. The class is the hardware's unless forced
-    down, so forcing AVX2 also forces 7 bits (safe either way).
+    Activations are always quantized to 8 bits (0..255). Without VNNI, fbgemm multiplies u8 x s8
+    pairs with ``vpmaddubsw``, whose 16-bit pair sums saturate above 32,767: 2 x 255 x 127 overflows,
+    2 x 255 x 64 does not, so there the weights keep 7 bits (-64..63), as ONNX Runtime's
+    ``reduce_range`` does. PyTorch's own default does the opposite (8-bit weights, 7-bit
+    activations); with per-token activation scales the activations are the larger error, and
+    ``python -m bench.agreement`` under fbgemm's AVX2 kernels (``FBGEMM_ENABLE_INSTRUCTIONS=AVX2`` on
+    an AMX Xeon, 1,000 sentences) agrees 96.3% with 7-bit weights against 94.5% with 7-bit
+    activations (95.2% with both at 8 bits: the saturation). fbgemm's AVX512-VNNI (and AMX-class)
+    kernels accumulate in 32 bits, so there both have 8 bits. AVX-VNNI without AVX-512 does not
+    count: fbgemm has no kernel for it. The class is the hardware's unless forced down, here also by
+    fbgemm's own ``FBGEMM_ENABLE_INSTRUCTIONS`` (any value but its VNNI level ``AVX512_E1``).
     """
     cap = cpu_capability()
-    return cap.vnni and cap.level in ("avx512", "avx512_bf16", "amx") and torch.backends.quantized.engine in ("x86", "fbgemm")
+    vnni32 = cap.vnni and cap.level in ("avx512", "avx512_bf16", "amx") and torch.backends.quantized.engine in ("x86", "fbgemm")
+    fbgemm_isa = os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS", "").upper()
+    return 8 if vnni32 and (not fbgemm_isa or fbgemm_isa.startswith("AVX512_E1")) else 7
 
 
 class Int8Linear(DynamicLinear):
@@ -49,33 +56,35 @@ class Int8Linear(DynamicLinear):
     negative end is shared. The row scale and the float bias are applied after, in one
     ``addcmul``. ``python -m bench.agreement`` (1,000 sentences, AVX512-VNNI EPYC): top-1 agreement
     with fp32 96.9% -> 97.8%, KL 0.00121 -> 0.00044; about 14% slower than per-batch at 8 x 128.
-    Activations use 8 bits where :func:`full_range_int8_activations` allows, else 7. Built by
-    :func:`quantize_int8` from a quantized ``DynamicLinear`` (:meth:`adopt`).
+    Activations use all 8 bits; the weights 8 or 7 (:func:`int8_weight_bits`, chosen when
+    :func:`quantize_int8` quantizes them). Built by :func:`quantize_int8` from a quantized
+    ``DynamicLinear`` (:meth:`adopt`).
 
         >>> q = quantize_int8(model)  # every encoder Linear becomes an Int8Linear  # doctest: +SKIP
     """
 
-    full_range: bool = False
+    weight_bits: int = 8
     float_bias: Tensor | None
 
     @classmethod
-    def adopt(cls, m: DynamicLinear, full_range: bool) -> "Int8Linear":
+    def adopt(cls, m: DynamicLinear, weight_bits: int = 8) -> "Int8Linear":
         weight, bias = m._packed_params._weight_bias()
         m.set_weight_bias(weight, None)  # the bias goes after the row scale, in float
         m.__class__ = cls
-        m.full_range = full_range
+        m.weight_bits = weight_bits
         m.register_buffer("float_bias", None if bias is None else bias.detach().clone())
         return m  # type: ignore[return-value]
 
     def forward(self, x: Tensor) -> Tensor:
         scale = x.abs().amax(dim=-1, keepdim=True).clamp_(min=torch.finfo(torch.float32).tiny)
-        y = torch.ops.quantized.linear_dynamic(x / scale, self._packed_params._packed_params, reduce_range=not self.full_range)
+        y = torch.ops.quantized.linear_dynamic(x / scale, self._packed_params._packed_params, reduce_range=False)
         return y.mul_(scale) if self.float_bias is None else torch.addcmul(self.float_bias, y, scale)
 
 
 def quantize_int8(model: nn.Module, *, inplace: bool = False) -> nn.Module:
-    """Dynamic int8 quantization of the encoder's Linear layers (weights int8 per channel, activations
-    quantized per token at run time: :class:`Int8Linear`), with PyTorch's own kernels.
+    """Dynamic int8 quantization of the encoder's Linear layers (weights per channel, 8 or 7 bits by
+    :func:`int8_weight_bits`; activations 8 bits, quantized per token at run time: :class:`Int8Linear`),
+    with PyTorch's own kernels.
 
     The embeddings, the E -> H mapping and the tied MLM decoder stay fp32: the decoder shares its
     weight with the embeddings and decides the top-1 prediction, and the other two are tiny.
@@ -96,12 +105,15 @@ def quantize_int8(model: nn.Module, *, inplace: bool = False) -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+        from torch.ao.quantization import PerChannelMinMaxObserver, QConfig, per_channel_dynamic_qconfig, quantize_dynamic
 
-        qconfig = per_channel_dynamic_qconfig if per_channel_dynamic_qconfig is not None else default_dynamic_qconfig
+        bits = int8_weight_bits()
+        weight = PerChannelMinMaxObserver.with_args(
+            dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-(2 ** (bits - 1)), quant_max=2 ** (bits - 1) - 1
+        )
+        qconfig = QConfig(activation=per_channel_dynamic_qconfig.activation, weight=weight)
         quantize_dynamic(backbone.encoder.albert_layer_groups, {name: qconfig for name in targets}, inplace=True)
-    full_range = full_range_int8_activations()
     for m in list(backbone.encoder.albert_layer_groups.modules()):
         if type(m) is DynamicLinear:
-            Int8Linear.adopt(m, full_range)
+            Int8Linear.adopt(m, bits)
     return model
