@@ -13,6 +13,7 @@
 # and --start-step: a new sequence length means a new batch shape, so a fresh AdamW state with a
 # 100-step lr re-warm); within a stage, a call resumes from the stage's latest checkpoint
 # (--resume, optimizer included). With STOP_AFTER, the run checkpoints and exits after that step.
+# A stage is done once a later one has a checkpoint in OUT (so a call never restarts stage 1 there).
 # The held-out split (250 documents, seed 0) never trains.
 # Recipe: AdamW (decoupled weight decay 0.01, none on LayerNorm/bias; betas 0.9/0.98, eps 1e-6;
 # bias-corrected), peak lr LR below after 400 warmup steps, linear decay to 0 at step 48,000 (one
@@ -101,6 +102,14 @@ for STAGE in $STAGES; do
   K=$((K + 1))
   IFS=: read -r END SEQ BATCH <<< "$STAGE"
   DIR="$OUT/stage-$K"
+  LATER=  # a later schedule stage already under way: this one is done
+  for ((J = K + 1; J <= $(wc -w <<< "$STAGES"); J++)); do
+    if compgen -G "$OUT/stage-$J/checkpoints/step-*" > /dev/null; then LATER=$J; fi
+  done
+  if [[ -n "$LATER" ]]; then
+    if [[ -d "$DIR/corpus" ]]; then CORPUS="$DIR/corpus"; fi
+    START=$END; continue
+  fi
   if (( END <= FROM_STEP )) || { [[ -n "$STOP" ]] && (( START >= STOP )); }; then
     START=$END; continue
   fi
