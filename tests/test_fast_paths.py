@@ -198,15 +198,11 @@ def test_int8_weight_bits_follow_fbgemms_own_isa_variable(monkeypatch, isa, bits
 
 
 def _int8_linear(lin: torch.nn.Linear, bits: int = 8) -> torch.nn.Module:
-    from torch.ao.quantization import PerChannelMinMaxObserver, QConfig, per_channel_dynamic_qconfig, quantize_dynamic
+    from torch.ao.quantization import quantize_dynamic
 
-    from albertkit.quantization import Int8Linear
+    from albertkit.quantization import Int8Linear, int8_qconfig
 
-    weight = PerChannelMinMaxObserver.with_args(
-        dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-(2 ** (bits - 1)), quant_max=2 ** (bits - 1) - 1
-    )
-    qconfig = QConfig(activation=per_channel_dynamic_qconfig.activation, weight=weight)
-    q = quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: qconfig})
+    q = quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: int8_qconfig(bits)})
     Int8Linear.adopt(q[0], bits)
     return q
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +21,7 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear  # torch impor
 
 from albertkit.cpu import cpu_capability
 
-__all__ = ["Int8Linear", "int8_weight_bits", "quantize_int8"]
+__all__ = ["Int8Linear", "int8_qconfig", "int8_weight_bits", "quantize_int8"]
 
 
 def int8_weight_bits() -> int:
@@ -42,6 +43,20 @@ def int8_weight_bits() -> int:
     vnni32 = cap.vnni and cap.level in ("avx512", "avx512_bf16", "amx") and torch.backends.quantized.engine in ("x86", "fbgemm")
     fbgemm_isa = os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS", "").upper()
     return 8 if vnni32 and (not fbgemm_isa or fbgemm_isa.startswith("AVX512_E1")) else 7
+
+
+def int8_qconfig(weight_bits: int = 8) -> Any:
+    """torch's dynamic qconfig with symmetric per-channel weights of ``weight_bits`` bits (8 or 7).
+
+        >>> quantize_dynamic(model, {nn.Linear: int8_qconfig(int8_weight_bits())})  # doctest: +SKIP
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torch.ao.quantization import PerChannelMinMaxObserver, QConfig, per_channel_dynamic_qconfig
+
+    top = 2 ** (weight_bits - 1)
+    weight = PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-top, quant_max=top - 1)
+    return QConfig(activation=per_channel_dynamic_qconfig.activation, weight=weight)
 
 
 class Int8Linear(DynamicLinear):
@@ -105,13 +120,10 @@ def quantize_int8(model: nn.Module, *, inplace: bool = False) -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        from torch.ao.quantization import PerChannelMinMaxObserver, QConfig, per_channel_dynamic_qconfig, quantize_dynamic
+        from torch.ao.quantization import quantize_dynamic
 
         bits = int8_weight_bits()
-        weight = PerChannelMinMaxObserver.with_args(
-            dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-(2 ** (bits - 1)), quant_max=2 ** (bits - 1) - 1
-        )
-        qconfig = QConfig(activation=per_channel_dynamic_qconfig.activation, weight=weight)
+        qconfig = int8_qconfig(bits)
         quantize_dynamic(backbone.encoder.albert_layer_groups, {name: qconfig for name in targets}, inplace=True)
     for m in list(backbone.encoder.albert_layer_groups.modules()):
         if type(m) is DynamicLinear:
