@@ -29,6 +29,7 @@ import re
 import sys
 from pathlib import Path
 
+from albertkit.optim import WarmupLinearDecay  # the trainer's schedule, for the lr at a branch point
 from albertkit.utils import atomic_write_text as _write_atomic  # bytes as given: line endings kept
 
 PREFIX = "retrain_stage"
@@ -106,8 +107,7 @@ def logs(run: Path, training: Path, step: int) -> dict[str, object]:
     }
     if branch is not None:
         trunk, at = branch
-        peak, warmup, total = float(args["lr"]), int(args["warmup_steps"]), int(args["max_steps"])
-        lr_at = peak * (at / warmup if at < warmup else 1 - at / total)
+        lr_at = float(args["lr"]) * WarmupLinearDecay(int(args["warmup_steps"]), int(args["max_steps"]))(at)
         position.update(
             stage=f"{stage} ({recipe['max_seq_length']} x {args['batch_size']}): a release branch of {trunk} at step {at:,}, "
                   f"the lr decayed linearly from {lr_at:.3g} to 0 over {step - at} steps; not a point of the schedule",

@@ -72,9 +72,10 @@ if [[ -n "${RESUME_FROM:-}" ]]; then
   FROM_WEIGHTS=$RESUME_FROM
 fi
 CORPUS="$DATA/corpus"
+NSTAGES=$(wc -w <<< "$STAGES")
 if [[ -n "${RELEASE_AT:-}" ]]; then
   STEPS=${RELEASE_STEPS:-2500}  # the shipped branch: step 25,100 + 2,500 (500 from 14,900 gave +1.5 points, this +2.0)
-  N=$(( $(wc -w <<< "$STAGES") + 1 ))
+  N=$((NSTAGES + 1))
   START=0; K=0; SRC=
   for STAGE in $STAGES; do  # the stage holding step RELEASE_AT
     K=$((K + 1)); IFS=: read -r END SEQ BATCH <<< "$STAGE"
@@ -103,7 +104,7 @@ for STAGE in $STAGES; do
   IFS=: read -r END SEQ BATCH <<< "$STAGE"
   DIR="$OUT/stage-$K"
   LATER=  # a later schedule stage already under way: this one is done
-  for ((J = K + 1; J <= $(wc -w <<< "$STAGES"); J++)); do
+  for ((J = K + 1; J <= NSTAGES; J++)); do
     if compgen -G "$OUT/stage-$J/checkpoints/step-*" > /dev/null; then LATER=$J; fi
   done
   if [[ -n "$LATER" ]]; then
