@@ -80,6 +80,41 @@ def test_fused_kernels_match_plain_path(act, monkeypatch):
     torch.testing.assert_close(plain.detach(), ref, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("level,dtype,rows,sizes", [
+    ("amx", torch.bfloat16, 1024, [342, 342, 340]),
+    ("amx", torch.bfloat16, 500, [250, 250]),
+    ("amx", torch.bfloat16, 384, None),  # few rows: one call
+    ("amx", torch.bfloat16, 2048, None),  # many rows: oneDNN's kernels are fast again
+    ("amx", torch.float32, 1024, None),
+    ("avx512_bf16", torch.bfloat16, 1024, None),
+])
+def test_row_chunks_only_where_amx_bf16_gemms_slow_down(monkeypatch, level, dtype, rows, sizes):
+    from albertkit.cpu import CpuCapability
+
+    monkeypatch.setattr(fused, "cpu_capability", lambda: CpuCapability(level, True, True, "cpu"))
+    chunks = fused.row_chunks(rows, dtype)
+    assert (None if chunks is None else [c.stop - c.start for c in chunks]) == sizes
+    if chunks:  # a partition of the rows, in order
+        assert chunks[0].start == 0 and chunks[-1].stop == rows
+        assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))
+
+
+def test_fused_block_on_row_chunks_matches_all_rows_at_once(monkeypatch):
+    # The post-attention ops are row-wise: running them on chunks of rows gives the same result
+    # (forced on here for fp32 on any CPU; by itself only AMX bf16 with 385-1,535 rows chunks)
+    cfg = small_config()
+    torch.manual_seed(0)
+    model = optimize(am.AlbertModel(cfg).eval(), "fp32")
+    batch = inputs(cfg, B=3, T=12)
+    with torch.inference_mode():
+        ref = model(**batch).last_hidden_state
+        calls = []
+        monkeypatch.setattr(fused, "row_chunks", lambda rows, dtype: calls.append(rows) or [slice(0, 7), slice(7, 20), slice(20, rows)])
+        out = model(**batch).last_hidden_state
+    assert calls == [36] * cfg.num_hidden_layers
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
 def test_packed_weight_cache_follows_weight_updates():
     cfg = small_config()
     torch.manual_seed(0)
@@ -127,7 +162,7 @@ def _margin_agreement(ref: torch.Tensor, test: torch.Tensor, k: int, tol: float)
 def test_bf16_logits_close_and_top5_stable(attention, monkeypatch):
     calls = []
     if attention == "explicit bf16":  # the large-batch attention, forced on for this small batch
-        monkeypatch.setattr(fused, "_EXPLICIT_BF16_MIN_TOKENS", 0)
+        monkeypatch.setattr(fused, "use_explicit_bf16", lambda batch, length: True)
         monkeypatch.setattr(fused, "attend_bf16", lambda *a: calls.append(1) or fused_attend_bf16(*a))
     cfg = small_config(initializer_range=0.1)  # sharper logits than the default init
     torch.manual_seed(0)

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from albertkit.cpu import cpu_capability
 from albertkit.modeling import AlbertLayer, _tracing
 
-__all__ = ["FusedAlbertLayer", "OneDnnLinear", "fuse_cpu_layers", "onednn_available"]
+__all__ = ["FusedAlbertLayer", "OneDnnLinear", "fuse_cpu_layers", "onednn_available", "row_chunks"]
 
 # Epilogue names oneDNN knows, per hidden_act: (post-op, algorithm).
 _ONEDNN_ACT = {
@@ -151,9 +151,46 @@ class OneDnnLinear(nn.Linear):
 # for batches of at least this many tokens and sequences up to this length: 1.3-1.6x faster there
 # (8 x 128: 3.8 vs 6.0 ms per layer; 32 x 74 with padding: 9.6 vs 12.9), slower on a single short
 # sentence (1 x 16: 0.18 vs 0.05 ms) and at 8 x 512 (78 vs 68). AVX-512 EPYC, 2 threads:
-# ``python bench/attention_bf16.py``.
+# ``python bench/attention_bf16.py``. Not on AMX, where SDPA's flash kernel runs its GEMMs on the
+# tiles and wins at every shape up to 32 x 128 (8 x 128: 1.09 vs 1.82 ms per layer; 32 x 74: a tie
+# at 4.96 vs 4.86; 8 x 512: 13 vs 47; AMX Xeon, 2 threads, same script).
 _EXPLICIT_BF16_MIN_TOKENS = 128
 _EXPLICIT_BF16_MAX_LEN = 256
+
+
+def use_explicit_bf16(batch: int, length: int) -> bool:
+    """Whether the fused block's bf16 attention runs :func:`attend_bf16` rather than SDPA for this shape.
+
+        >>> use_explicit_bf16(8, 128)  # True on an AVX512-BF16 EPYC, False on AMX  # doctest: +SKIP
+    """
+    return (
+        batch * length >= _EXPLICIT_BF16_MIN_TOKENS
+        and length <= _EXPLICIT_BF16_MAX_LEN
+        and cpu_capability().level != "amx"
+    )
+
+# oneDNN's AMX bf16 GEMMs with a 768-wide output run at half speed when they get 512-1,408 rows at
+# once (the dense and FFN-output GEMMs at 8 x 128: 1,150-1,470 GFLOP/s, against 2,200-2,900 with 256
+# or 2,048 rows); the FFN's GEMM with its GELU epilogue also runs faster on a few hundred rows.
+# Every op after the attention is row-wise, so the block runs it on chunks of at most this many rows
+# when it has between the bounds: the FFN at 1,024 rows takes 6.1 instead of 8.6 ms (AMX Xeon, 2
+# threads; ``python bench/chunk_rows.py``). fp32 and the AVX512-BF16 kernels show no such cliff
+# (flat within 5% from 64 to 4,096 rows), so only the AMX class chunks.
+_AMX_CHUNK_ROWS = 384
+_AMX_CHUNK_BELOW = 1536
+
+
+def row_chunks(rows: int, dtype: torch.dtype) -> list[slice] | None:
+    """The row ranges the fused block runs its post-attention ops on, or None for all rows at once.
+
+        >>> row_chunks(1024, torch.bfloat16)  # on an AMX CPU: three chunks  # doctest: +SKIP
+        [slice(0, 342, None), slice(342, 684, None), slice(684, 1024, None)]
+    """
+    if dtype != torch.bfloat16 or not (_AMX_CHUNK_ROWS < rows < _AMX_CHUNK_BELOW) or cpu_capability().level != "amx":
+        return None
+    n = -(-rows // _AMX_CHUNK_ROWS)
+    size = -(-rows // n)
+    return [slice(i, min(i + size, rows)) for i in range(0, rows, size)]
 
 
 def attend_bf16(q: Tensor, k: Tensor, v: Tensor, attention_mask: Tensor | None) -> Tensor:
@@ -249,12 +286,23 @@ class FusedAlbertLayer(AlbertLayer):
         if (
             hidden_states.dtype == torch.bfloat16
             and not output_attentions
-            and B * T >= _EXPLICIT_BF16_MIN_TOKENS
-            and T <= _EXPLICIT_BF16_MAX_LEN
+            and use_explicit_bf16(B, T)
         ):
             context, probs = attend_bf16(q, k, v, attention_mask), None
         else:
             context, probs = a.attend(q, k, v, attention_mask, output_attentions)
+        chunks = row_chunks(B * T, hidden_states.dtype)
+        if chunks is None:
+            return self._after_attention(context, hidden_states, packed), probs
+        context, hidden_states = context.reshape(B * T, H), hidden_states.reshape(B * T, H)
+        out = torch.empty_like(hidden_states)
+        for rows in chunks:
+            out[rows] = self._after_attention(context[rows], hidden_states[rows], packed)
+        return out.view(B, T, H), probs
+
+    def _after_attention(self, context: Tensor, hidden_states: Tensor, packed: dict[str, Tensor]) -> Tensor:
+        """Attention output projection, both residual LayerNorms and the FFN: row-wise, so any rows at a time."""
+        a = self.attention
         # dense + bias + residual in one call (no dropout in inference)
         attention_output = a.LayerNorm(_linear(context, packed["dense"], a.dense.bias, residual=hidden_states))
         act = _ONEDNN_ACT.get(self.hidden_act)
@@ -263,7 +311,7 @@ class FusedAlbertLayer(AlbertLayer):
         else:
             intermediate = self.activation(_linear(attention_output, packed["ffn"], self.ffn.bias))
         out = _linear(intermediate, packed["ffn_output"], self.ffn_output.bias, residual=attention_output)
-        return self.full_layer_layer_norm(out), probs
+        return self.full_layer_layer_norm(out)
 
 
 def fuse_cpu_layers(model: nn.Module) -> nn.Module:
