@@ -334,6 +334,27 @@ def test_onednn_linear_matches_torch_linear_forward_and_backward(shape, bias, cp
         torch.testing.assert_close(ours(x_ours), ref(x_ref), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:bf16 on this CPU")
+def test_onednn_linear_bf16_inference_on_packed_weights_follows_updates():
+    # bf16 inference runs oneDNN on a packed copy where the CPU has native bf16 (elsewhere
+    # nn.Linear's own path); the copy is re-made when the weight changes
+    torch.manual_seed(0)
+    ref = torch.nn.Linear(128, 300).bfloat16()
+    ours = torch.nn.Linear(128, 300).bfloat16()
+    ours.load_state_dict(ref.state_dict())
+    ours.__class__ = fused.OneDnnLinear
+    x = torch.randn(3, 128).bfloat16()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x).float(), ref(x).float(), atol=2e-2, rtol=2e-2)
+        packed = fused.cpu_capability().native_bf16 and fused.onednn_available()
+        assert (ours._packed_cache is not None) == packed
+        ref.weight.mul_(-1.0)
+        ours.weight.mul_(-1.0)  # in place: the version counter moves
+        torch.testing.assert_close(ours(x).float(), ref(x).float(), atol=2e-2, rtol=2e-2)
+    y = ours(x.requires_grad_())  # gradients wanted: nn.Linear's path
+    assert y.grad_fn is not None
+
+
 def test_onednn_linear_runs_in_training_and_leaves_autocast_to_torch(monkeypatch):
     calls = []
     original = fused._OneDnnLinearFunction.apply

@@ -25,6 +25,7 @@ Everywhere else (training, CUDA, int8 Linears, ONNX export) it runs the plain bl
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 from torch import Tensor, nn
@@ -128,11 +129,33 @@ class OneDnnLinear(nn.Linear):
     """``nn.Linear`` whose fp32 CPU forward and backward run oneDNN GEMMs (see ``_OneDnnLinearFunction``).
 
     Swapped in place by :func:`fuse_cpu_layers` (no new parameters: state dicts, optimizers and
-    DDP see the same tensors). Anything else (CUDA, bf16 or autocast, tracing for export) runs
-    ``nn.Linear.forward``.
+    DDP see the same tensors). bf16 inference on a CPU with native bf16 runs oneDNN too, on a copy
+    of the weight in its blocked layout, cached and re-made when the weight changes: the tied MLM
+    decoder (128 -> 30,000) for one masked word takes 0.20 ms instead of ``F.linear``'s 0.37 (AMX
+    Xeon, 2 threads). Anything else (CUDA, autocast, tracing for export) runs ``nn.Linear.forward``.
     """
 
+    _packed_cache: tuple[tuple[int, int], Tensor] | None = None
+
+    def _packed_bf16(self) -> Tensor:
+        key = _stamp(self.weight)
+        if self._packed_cache is None or self._packed_cache[0] != key:
+            with torch.no_grad():
+                self._packed_cache = (key, _pack(self.weight))
+        return self._packed_cache[1]
+
     def forward(self, x: Tensor) -> Tensor:
+        if (
+            x.dtype == torch.bfloat16
+            and self.weight.dtype == torch.bfloat16
+            and x.device.type == "cpu"
+            and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad))
+            and not torch.is_autocast_enabled("cpu")
+            and not _tracing()
+            and onednn_available()
+            and cpu_capability().native_bf16
+        ):
+            return torch.ops.mkldnn._linear_pointwise.default(x, self._packed_bf16(), self.bias, "none", [], "")
         if (
             cpu_capability().level not in _X86_LEVELS  # aarch64 (torch's own GEMMs there), x86 without AVX2
             or x.device.type != "cpu"
@@ -222,6 +245,11 @@ class FusedAlbertLayer(AlbertLayer):
     """
 
     _packed_cache: tuple[tuple, tuple[Tensor, Tensor, dict[str, Tensor]]] | None = None
+    # The tensor the last fused application returned. ALBERT feeds a block's output straight back
+    # into it (L times per forward at albert-base); an input that *is* that output comes from the
+    # same forward, so the checks and the cache key that were just computed still hold. Skipping
+    # them saves ~0.1 ms per application, a tenth of a one-sentence forward at albert-base.
+    _chain: "weakref.ref[Tensor] | None" = None
 
     @classmethod
     def fuse(cls, layer: AlbertLayer) -> "FusedAlbertLayer":
@@ -276,9 +304,21 @@ class FusedAlbertLayer(AlbertLayer):
     def forward(
         self, hidden_states: Tensor, attention_mask: Tensor | None = None, output_attentions: bool = False
     ) -> tuple[Tensor, Tensor | None]:
-        if not self.usable(hidden_states):
+        chain = self._chain
+        if chain is not None and chain() is hidden_states and self._packed_cache is not None:
+            _, qkv_bias, packed = self._packed_cache[1]
+        elif not self.usable(hidden_states):
+            self._chain = None
             return super().forward(hidden_states, attention_mask, output_attentions)
-        _, qkv_bias, packed = self.packed_weights()
+        else:
+            _, qkv_bias, packed = self.packed_weights()
+        out, probs = self._fused_forward(hidden_states, attention_mask, output_attentions, qkv_bias, packed)
+        self._chain = weakref.ref(out)
+        return out, probs
+
+    def _fused_forward(
+        self, hidden_states: Tensor, attention_mask: Tensor | None, output_attentions: bool, qkv_bias: Tensor, packed: dict[str, Tensor]
+    ) -> tuple[Tensor, Tensor | None]:
         a = self.attention
         B, T, H = hidden_states.shape
         mixed = _linear(hidden_states, packed["qkv"], qkv_bias)  # [B, T, 3H]
