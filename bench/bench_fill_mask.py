@@ -9,7 +9,8 @@ Rows: one sentence (latency, all candidates alternating) and 256 corpus sentence
 like for like (fp32 vs fp32, bf16 vs bf16) and each side's best checked path (the issue's target).
 Throughput is measured with both sides given the same length-sorted list (albertkit's pipeline
 sorts by length itself, so it processes the same batches), and separately in corpus order, where
-albertkit's own sorting is the feature being measured (labelled so).
+albertkit's own sorting is the feature being measured (labelled so); each the median of three passes,
+the candidates alternating.
 
 Checks before timing: fp32 top-5 scores within 1e-4 of transformers' on the timed sentences; bf16 /
 int8 fill-mask top-1 agreement >= 97% with fp32 on 1,000 real sentences (bench/agreement.py, with the
@@ -116,14 +117,18 @@ def run(quick: bool = False, n: int = 256, batch_size: int = 32, repeat: int = 1
             samples[name].append(time.perf_counter() - t0)
     lat = {k: statistics.median(v) * 1e3 for k, v in samples.items()}
 
-    def throughput(order: list[str]) -> dict[str, float]:
-        out = {}
-        for name, pipe in cands.items():
+    def throughput(order: list[str], rounds: int = 1 if quick else 3) -> dict[str, float]:
+        # Median of `rounds` passes over the list, the candidates alternating within each round, as
+        # the latency rows do: one pass each moved a side's figure by 10-20% between runs (AMX Xeon).
+        for pipe in cands.values():
             pipe(order[:8])
-            t0 = time.perf_counter()
-            pipe(order)
-            out[name] = len(order) / (time.perf_counter() - t0)
-        return out
+        passes: dict[str, list[float]] = {k: [] for k in cands}
+        for _ in range(rounds):
+            for name, pipe in cands.items():
+                t0 = time.perf_counter()
+                pipe(order)
+                passes[name].append(len(order) / (time.perf_counter() - t0))
+        return {k: statistics.median(v) for k, v in passes.items()}
 
     tp_sorted = throughput(by_length)
     tp_input = throughput(texts)

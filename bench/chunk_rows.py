@@ -36,6 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ffn-rows", type=int, nargs="+", default=[512, 1024, 1536, 2048, 4096])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
@@ -63,7 +64,7 @@ def main() -> None:
         inter = linear.default(x, w1, b1, "gelu", [], "tanh")
         return F.layer_norm(linear.binary(inter, x, w2, b2, "add"), (h,), g, beta)
 
-    for m in (512, 1024, 4096):
+    for m in args.ffn_rows:
         x = torch.randn(m, h, dtype=dtype)
         row = [f"all at once {median_ms(lambda: ffn(x)):.2f} ms"]
         for size in (128, 256, 384):

@@ -193,14 +193,14 @@ def use_explicit_bf16(batch: int, length: int) -> bool:
     )
 
 # oneDNN's AMX bf16 GEMMs with a 768-wide output run at half speed when they get 512-1,408 rows at
-# once (the dense and FFN-output GEMMs at 8 x 128: 1,150-1,470 GFLOP/s, against 2,200-2,900 with 256
-# or 2,048 rows); the FFN's GEMM with its GELU epilogue also runs faster on a few hundred rows.
-# Every op after the attention is row-wise, so the block runs it on chunks of at most this many rows
-# when it has between the bounds: the FFN at 1,024 rows takes 6.1 instead of 8.6 ms (AMX Xeon, 2
-# threads; ``python bench/chunk_rows.py``). fp32 and the AVX512-BF16 kernels show no such cliff
-# (flat within 5% from 64 to 4,096 rows), so only the AMX class chunks.
+# once (the dense and FFN-output GEMMs at 8 x 128: 1,050-1,470 GFLOP/s, against 2,000-2,700 with 384
+# or 1,536 rows), and the FFN's GEMM with its GELU epilogue runs faster on a few hundred rows at any
+# size (1,790 against 1,220-1,420 GFLOP/s). Every op after the attention is row-wise, so on AMX the
+# block runs them on chunks of at most this many rows: the FFN at 1,024 rows takes 6.6 instead of
+# 9.4 ms, at 3,072 rows 17.6 instead of 19.5, at 4,096 the same (AMX Xeon, 2 threads;
+# ``python bench/chunk_rows.py``). fp32 and the AVX512-BF16 kernels show no such cliff (flat within
+# 5% from 64 to 4,096 rows), so only the AMX class chunks.
 _AMX_CHUNK_ROWS = 384
-_AMX_CHUNK_BELOW = 1536
 
 
 def row_chunks(rows: int, dtype: torch.dtype) -> list[slice] | None:
@@ -209,7 +209,7 @@ def row_chunks(rows: int, dtype: torch.dtype) -> list[slice] | None:
         >>> row_chunks(1024, torch.bfloat16)  # on an AMX CPU: three chunks  # doctest: +SKIP
         [slice(0, 342, None), slice(342, 684, None), slice(684, 1024, None)]
     """
-    if dtype != torch.bfloat16 or not (_AMX_CHUNK_ROWS < rows < _AMX_CHUNK_BELOW) or cpu_capability().level != "amx":
+    if dtype != torch.bfloat16 or rows <= _AMX_CHUNK_ROWS or cpu_capability().level != "amx":
         return None
     n = -(-rows // _AMX_CHUNK_ROWS)
     size = -(-rows // n)
