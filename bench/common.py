@@ -266,7 +266,7 @@ def header(command: str | None = None) -> str:
     flags = set(info.get("Flags", "").split())
     have = [f for f in _KEY_FLAGS if f in flags]
     lacks = [f for f in _KEY_FLAGS if f not in flags]
-    forced = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "FBGEMM_ENABLE_INSTRUCTIONS", "ALBERTKIT_CPU_CAPABILITY") if os.environ.get(k)}
+    forced = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "FBGEMM_ENABLE_INSTRUCTIONS", "MKL_ENABLE_INSTRUCTIONS", "ALBERTKIT_CPU_CAPABILITY") if os.environ.get(k)}
     try:
         import onnxruntime
 

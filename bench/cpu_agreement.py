@@ -1,7 +1,7 @@
 """Agreement of every fast path with fp32, on this CPU class (one row of issue 11's closing table).
 
     PYTHONPATH=src python bench/cpu_agreement.py                        # the class of this CPU
-    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2 ALBERTKIT_CPU_CAPABILITY=avx2 \
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 ALBERTKIT_CPU_CAPABILITY=avx2 \
         PYTHONPATH=src python bench/cpu_agreement.py                    # forced down to AVX2
 
 Prints the class, what ``auto`` picks, the fp32 max abs difference to transformers at albert-base

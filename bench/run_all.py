@@ -113,7 +113,7 @@ def embedding_rows(quick: bool, agreement: dict[str, float] | None = None) -> li
     return rows
 
 
-AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2", "ALBERTKIT_CPU_CAPABILITY": "avx2"}
+AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ALBERTKIT_CPU_CAPABILITY": "avx2"}
 
 
 def _ratio(rows: list[Row], pattern: str) -> tuple[str, float | None]:
