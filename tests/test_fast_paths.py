@@ -115,6 +115,38 @@ def test_fused_block_on_row_chunks_matches_all_rows_at_once(monkeypatch):
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
 
+def test_block_called_again_on_its_own_output_rechecks_after_train_grad_or_update():
+    # Within a forward the fused block trusts its previous checks when its input is its own last
+    # output; called again on that output after load_state_dict, with autograd or after .train(),
+    # it must take the path those call for (fresh packed weights; the plain block).
+    cfg = small_config(num_hidden_layers=1, hidden_dropout_prob=0.5)
+    torch.manual_seed(0)
+    model = optimize(am.AlbertModel(cfg).eval(), "fp32")
+    layer = model.encoder.albert_layer_groups[0].albert_layers[0]
+    x = torch.randn(2, 5, cfg.hidden_size)
+    with torch.no_grad():
+        out, _ = layer(x)
+        again, _ = layer(out)  # the chained call: fused, same as the plain block
+        torch.testing.assert_close(again, plain_block(layer, out), atol=1e-5, rtol=1e-5)
+        layer.load_state_dict({k: v * 0.5 for k, v in layer.state_dict().items()})  # in place
+        changed, _ = layer(again)  # the fused QKV weight is a copy: it must be re-made
+        torch.testing.assert_close(changed, plain_block(layer, again), atol=1e-5, rtol=1e-5)
+        last, _ = layer(changed)
+    model.train()
+    with torch.no_grad():
+        dropped, _ = layer(last)  # training mode: the plain block, with its dropout
+    assert not torch.allclose(dropped, plain_block(layer.eval(), last))
+    with torch.no_grad():
+        last, _ = layer(last)
+    grad_out, _ = layer(last)  # eval mode, autograd on: the plain block, gradients reach the weights
+    grad_out.sum().backward()
+    assert layer.attention.query.weight.grad is not None
+
+
+def plain_block(layer, x):
+    return am.AlbertLayer.forward(layer, x)[0]
+
+
 def test_packed_weight_cache_follows_weight_updates():
     cfg = small_config()
     torch.manual_seed(0)

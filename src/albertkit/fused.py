@@ -192,6 +192,7 @@ def use_explicit_bf16(batch: int, length: int) -> bool:
         and cpu_capability().level != "amx"
     )
 
+
 # oneDNN's AMX bf16 GEMMs with a 768-wide output run at half speed when they get 512-1,408 rows at
 # once (the dense and FFN-output GEMMs at 8 x 128: 1,050-1,470 GFLOP/s, against 2,000-2,700 with 384
 # or 1,536 rows), and the FFN's GEMM with its GELU epilogue runs faster on a few hundred rows at any
@@ -248,7 +249,9 @@ class FusedAlbertLayer(AlbertLayer):
     # The tensor the last fused application returned. ALBERT feeds a block's output straight back
     # into it (L times per forward at albert-base); an input that *is* that output comes from the
     # same forward, so the checks and the cache key that were just computed still hold. Skipping
-    # them saves ~0.1 ms per application, a tenth of a one-sentence forward at albert-base.
+    # them saves ~0.1 ms per application, a tenth of a one-sentence forward at albert-base. The
+    # cheap conditions stay (eval mode, no autograd, one weight's stamp), so that calling the block
+    # again on an old output after .train(), under autograd or after .to() takes the full checks.
     _chain: "weakref.ref[Tensor] | None" = None
 
     @classmethod
@@ -304,9 +307,16 @@ class FusedAlbertLayer(AlbertLayer):
     def forward(
         self, hidden_states: Tensor, attention_mask: Tensor | None = None, output_attentions: bool = False
     ) -> tuple[Tensor, Tensor | None]:
-        chain = self._chain
-        if chain is not None and chain() is hidden_states and self._packed_cache is not None:
-            _, qkv_bias, packed = self._packed_cache[1]
+        chain, cache = self._chain, self._packed_cache
+        if (
+            chain is not None
+            and cache is not None
+            and chain() is hidden_states
+            and not self.training
+            and not torch.is_grad_enabled()
+            and _stamp(self.ffn.weight) == cache[0][4][0]  # cache key: (weight, bias) stamps of _linears()
+        ):
+            _, qkv_bias, packed = cache[1]
         elif not self.usable(hidden_states):
             self._chain = None
             return super().forward(hidden_states, attention_mask, output_attentions)
