@@ -23,10 +23,8 @@ trained albert-mini-en: a random base-width checkpoint gives no meaningful top-1
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -36,7 +34,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import FP32_TOL, Check, Row, format_table, top1_check  # noqa: E402
+from bench.common import FP32_TOL, Check, Row, format_table, interleaved, top1_check  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 ONE = "Hello I'm a [MASK] model."
@@ -107,28 +105,16 @@ def run(quick: bool = False, n: int = 256, batch_size: int = 32, repeat: int = 1
             checks[name] = top1_check(name, top1) if top1 is not None else Check(f"{name}: top-1 not measured", False)
 
     # Latency: every candidate alternates, median of `repeat` calls each.
-    samples: dict[str, list[float]] = {k: [] for k in cands}
-    for pipe in cands.values():
-        pipe(ONE)
-    for _ in range(repeat):
-        for name, pipe in cands.items():
-            t0 = time.perf_counter()
-            pipe(ONE)
-            samples[name].append(time.perf_counter() - t0)
-    lat = {k: statistics.median(v) * 1e3 for k, v in samples.items()}
+    seconds = interleaved({k: (lambda p=pipe: p(ONE)) for k, pipe in cands.items()}, repeats=repeat, warmup=1)
+    lat = {k: s * 1e3 for k, s in seconds.items()}
 
-    def throughput(order: list[str], rounds: int = 1 if quick else 3) -> dict[str, float]:
-        # Median of `rounds` passes over the list, the candidates alternating within each round, as
-        # the latency rows do: one pass each moved a side's figure by 10-20% between runs (AMX Xeon).
+    def throughput(order: list[str]) -> dict[str, float]:
+        # Median of three passes over the list, the candidates alternating, as the latency rows do:
+        # one pass each moved a side's figure by 10-20% between runs (AMX Xeon).
         for pipe in cands.values():
             pipe(order[:8])
-        passes: dict[str, list[float]] = {k: [] for k in cands}
-        for _ in range(rounds):
-            for name, pipe in cands.items():
-                t0 = time.perf_counter()
-                pipe(order)
-                passes[name].append(len(order) / (time.perf_counter() - t0))
-        return {k: statistics.median(v) for k, v in passes.items()}
+        seconds = interleaved({k: (lambda p=pipe: p(order)) for k, pipe in cands.items()}, repeats=1 if quick else 3, warmup=0)
+        return {k: len(order) / s for k, s in seconds.items()}
 
     tp_sorted = throughput(by_length)
     tp_input = throughput(texts)

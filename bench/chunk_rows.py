@@ -1,8 +1,8 @@
 """oneDNN's fused linear (the kernels of ``fused.FusedAlbertLayer``) by number of rows, and the FFN on row chunks.
 
 Prints GFLOP/s of each GEMM of an albert-base block (packed weights, as the fused block runs them)
-for 64 to 4,096 rows, then the FFN (GEMM + GELU epilogue, GEMM + residual, LayerNorm) at 512 and
-1,024 rows run all at once and on chunks. The numbers behind ``fused._AMX_CHUNK_ROWS``.
+for 64 to 4,096 rows, then the FFN (GEMM + GELU epilogue, GEMM + residual, LayerNorm) at 512 to
+4,096 rows (``--ffn-rows``) run all at once and on chunks. The numbers behind ``fused._AMX_CHUNK_ROWS``.
 
     python bench/chunk_rows.py [--dtype bfloat16|float32]
 """
@@ -10,26 +10,23 @@ for 64 to 4,096 rows, then the FFN (GEMM + GELU epilogue, GEMM + residual, Layer
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
+from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import interleaved  # noqa: E402
 
 ROWS = (64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 4096)
 SHAPES = ((768, 2304, "none"), (768, 768, "none"), (768, 3072, "gelu"), (3072, 768, "none"))  # QKV, dense, FFN, FFN out
 
 
 def median_ms(fn: Callable[[], object], repeats: int = 20) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return interleaved({"fn": fn}, repeats=repeats, warmup=3)["fn"] * 1e3
 
 
 def main() -> None:

@@ -244,6 +244,11 @@ def _lscpu() -> dict[str, str]:
     return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()) if v}
 
 
+# What holds torch's dispatch, oneDNN, fbgemm, MKL and albertkit's detection to AVX2 on a newer CPU
+# (ONNX Runtime has no such switch); a header names the ones set.
+AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ALBERTKIT_CPU_CAPABILITY": "avx2"}
+
 # The flags that decide the fast paths (albertkit.cpu and the kernels under it), in the order printed.
 _KEY_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16",
               "avx_ne_convert", "amx_tile", "amx_bf16", "amx_int8")
@@ -266,7 +271,7 @@ def header(command: str | None = None) -> str:
     flags = set(info.get("Flags", "").split())
     have = [f for f in _KEY_FLAGS if f in flags]
     lacks = [f for f in _KEY_FLAGS if f not in flags]
-    forced = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "FBGEMM_ENABLE_INSTRUCTIONS", "MKL_ENABLE_INSTRUCTIONS", "ALBERTKIT_CPU_CAPABILITY") if os.environ.get(k)}
+    forced = {k: os.environ[k] for k in AVX2_ENV if os.environ.get(k)}
     try:
         import onnxruntime
 

@@ -33,7 +33,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import Check, Row, format_table, fp32_check, header, interleaved, lowp_check, top1_check  # noqa: E402
+from bench.common import AVX2_ENV, Check, Row, format_table, fp32_check, header, interleaved, lowp_check, top1_check  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 
@@ -111,9 +111,6 @@ def embedding_rows(quick: bool, agreement: dict[str, float] | None = None) -> li
                 rows.append(Row(f"{n} corpus sentences, {order_name} batches of 32 both sides: albertkit {a[3:]} vs transformers {b[3:]}",
                                 "sent/s", n / t[a], n / t[b], higher_is_better=True, check=Check.all(checks[a], checks[b])))
     return rows
-
-
-AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ALBERTKIT_CPU_CAPABILITY": "avx2"}
 
 
 def _ratio(rows: list[Row], pattern: str) -> tuple[str, float | None]:
