@@ -67,7 +67,7 @@ class CpuCapability:
     AVX2) or ``"aarch64"``. ``native_bf16``: bf16 GEMMs run in hardware (AMX, AVX512-BF16,
     AVX-NE-CONVERT, or aarch64 BF16) and oneDNN packs bf16 weights, so bf16 beats fp32.
     ``vnni``: u8 x s8 dot products without the 16-bit saturation of plain AVX2 (ONNX Runtime's int8
-    then needs no ``reduce_range``). ``source`` names what set the level: ``cpu``, or the variable
+    then keeps int8 weights, not U8U8). ``source`` names what set the level: ``cpu``, or the variable
     that forced it down.
     """
 
