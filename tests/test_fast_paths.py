@@ -264,14 +264,48 @@ def test_int8_weight_bits_follow_fbgemms_own_isa_variable(monkeypatch, isa, bits
     assert quantization.int8_weight_bits() == bits
 
 
-def _int8_linear(lin: torch.nn.Linear, bits: int = 8) -> torch.nn.Module:
+def _int8_linear(lin: torch.nn.Linear, bits: int = 8, engine: str | None = None, smoothing: torch.Tensor | None = None) -> torch.nn.Module:
     from torch.ao.quantization import quantize_dynamic
 
-    from albertkit.quantization import Int8Linear, int8_qconfig
+    from albertkit.quantization import Int8Linear, _packing_for, int8_engine, int8_qconfig
 
-    q = quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: int8_qconfig(bits)})
-    Int8Linear.adopt(q[0], bits)
+    with _packing_for(engine or int8_engine()):  # the kernels quantize_int8 picks on this CPU by default
+        q = quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: int8_qconfig(bits)})
+        Int8Linear.adopt(q[0], bits, smoothing)
     return q
+
+
+@pytest.mark.parametrize(
+    "level,engine", [("amx", "onednn"), ("avx512_bf16", "default"), ("avx512", "default"), ("avx2", "default")]
+)
+def test_int8_engine_follows_the_cpu(monkeypatch, level, engine):
+    # oneDNN's AMX int8 kernels on the AMX class only (fbgemm has none); torch's default elsewhere
+    from albertkit import quantization
+    from albertkit.cpu import CpuCapability
+
+    monkeypatch.setattr(quantization, "cpu_capability", lambda: CpuCapability(level, True, True, "cpu"))
+    default = torch.backends.quantized.engine
+    assert quantization.int8_engine() == (default if engine == "default" else engine)
+    assert torch.backends.quantized.engine == default  # choosing (and packing) leaves the global alone
+    quantize_int8(am.AlbertModel(small_config()))
+    assert torch.backends.quantized.engine == default
+
+
+def test_int8_linear_onednn_and_fbgemm_agree_at_base_width():
+    # The two engines packed from the same 7-bit weights (exact on every ISA: no 16-bit saturation)
+    # compute the same integer sums; albert-base's FFN output Linear, per-token scales, real kernels
+    # of this CPU, whatever its class. Their gap is float rounding, far below the int8 error itself.
+    if "onednn" not in torch.backends.quantized.supported_engines:
+        pytest.fail("this torch build has no oneDNN quantized engine")
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(3072, 768)
+    x = torch.nn.functional.gelu(torch.randn(64, 3072) * torch.logspace(-1, 0.5, 64)[:, None])
+    with torch.inference_mode():
+        ref = lin(x)
+        onednn, fbgemm = _int8_linear(lin, 7, "onednn")(x), _int8_linear(lin, 7, "fbgemm")(x)
+    quant_err = float((fbgemm - ref).abs().max())
+    assert 0 < quant_err < 0.1 * float(ref.abs().max())
+    assert float((onednn - fbgemm).abs().max()) < 1e-3 * quant_err
 
 
 def test_int8_linear_at_base_width_per_token_scales_and_this_cpus_range():
@@ -300,6 +334,79 @@ def test_int8_linear_at_base_width_per_token_scales_and_this_cpus_range():
         # a quiet token alone and batched beside loud ones: per-batch scales change its result ~10x more
         moved = lambda m: float((m(x[3:4]) - m(x)[3:4]).abs().max())  # noqa: E731
         assert moved(picked) < 0.2 * moved(torch_own)
+
+
+def test_smoothing_factors_follow_smoothquants_formula():
+    # s_j = max|X_j|^a / max|W_:j|^(1-a) (Xiao et al. 2023, eq. 4), computed independently in numpy;
+    # a channel never active (or a zero weight column) keeps s = 1
+    import numpy as np
+
+    from albertkit.quantization import smoothing_factors
+
+    g = torch.Generator().manual_seed(0)
+    a, w = torch.rand(48, generator=g) * 10, torch.randn(16, 48, generator=g)
+    a[5], w[:, 7] = 0.0, 0.0
+    for alpha in (0.35, 0.5, 0.8):
+        want = a.numpy().astype(np.float64) ** alpha / np.abs(w.numpy()).max(axis=0).astype(np.float64) ** (1 - alpha)
+        want[[5, 7]] = 1.0
+        assert np.allclose(smoothing_factors(a, w, alpha).numpy(), want, rtol=1e-5)
+
+
+def _with_outlier_channels(cfg: AlbertConfig) -> am.AlbertModel:
+    # LayerNorm gains of 40 on three channels: the Q/K/V and FFN inputs get the systematic outlier
+    # channels that trained transformers have (what smoothing is for)
+    torch.manual_seed(0)
+    model = am.AlbertModel(cfg).eval()
+    block = model.encoder.albert_layer_groups[0].albert_layers[0]
+    with torch.no_grad():
+        for ln in (block.attention.LayerNorm, block.full_layer_layer_norm):
+            ln.weight[[3, 17, 40]] = 40.0
+    return model
+
+
+def test_int8_smoothing_is_applied_and_deterministic():
+    cfg = small_config()
+    model = _with_outlier_channels(cfg)
+    batch = inputs(cfg, B=4, T=16)
+    with torch.inference_mode():
+        ref = model(**batch).last_hidden_state
+        err = {}
+        for name, kw in (("off", {"smoothing": None}), ("default", {}), ("own text", {"calibration": [inputs(cfg, B=4, T=16, seed=1)]})):
+            q = quantize_int8(model, **kw)
+            err[name] = float((q(**batch).last_hidden_state - ref).pow(2).mean().sqrt() / ref.std())
+            ffn = q.encoder.albert_layer_groups[0].albert_layers[0].ffn
+            assert (ffn.input_smoothing is None) == (name == "off")
+    # plumbing on a random tiny model (uniform random weights: with 7-bit weights moving range into
+    # them can cost more than it saves here): every variant stays close to fp32; that smoothing
+    # helps is checked at base width below and on the trained model (test_cpu_paths)
+    assert max(err.values()) < 0.01, err
+    # the same calibration gives the same factors (seeded random ids by default)
+    one, two = (quantize_int8(model).encoder.albert_layer_groups[0].albert_layers[0].ffn.input_smoothing for _ in range(2))
+    assert torch.equal(one, two)
+
+
+def test_int8_smoothing_at_base_width():
+    # albert-base's FFN input Linear (768 -> 3072) on LayerNorm-like activations with four outlier
+    # channels (x30), this CPU's kernels and weight range: smoothing with the maxima of other
+    # tokens from the same distribution cuts the error against fp32 by more than half
+    from albertkit.quantization import int8_weight_bits, smoothing_factors
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(768, 3072)
+    gain = torch.ones(768)
+    gain[[11, 200, 409, 700]] = 30.0
+    x, calib = torch.randn(128, 768) * gain, torch.randn(256, 768) * gain
+    s = smoothing_factors(calib.abs().amax(0), lin.weight, 0.35)
+    smooth = torch.nn.Linear(768, 3072)
+    with torch.no_grad():
+        smooth.weight.copy_(lin.weight * s)
+        smooth.bias.copy_(lin.bias)
+    bits = int8_weight_bits()
+    plain, smoothed = _int8_linear(lin, bits), _int8_linear(smooth, bits, smoothing=s)
+    with torch.inference_mode():
+        ref = lin(x)
+        rms = lambda m: float((m(x) - ref).pow(2).mean().sqrt())  # noqa: E731
+        assert rms(smoothed) < 0.5 * rms(plain), (rms(smoothed), rms(plain))
 
 
 def test_optimize_modes():
