@@ -525,8 +525,8 @@ def auto_mode(device: torch.device | str = "cpu") -> str:
     """The fastest path that is correct on this device, by capability class (what ``"auto"`` picks).
 
     bf16 where bf16 GEMMs run natively (AMX, AVX512-BF16, a bf16 GPU); on an x86 CPU without them,
-    torch's int8 (fbgemm runs int8 GEMMs with AVX2 or AVX-512, and keeps the activation range
-    reduced to 7 bits where u8 x s8 products could saturate); fp32 elsewhere (x86 without AVX2,
+    torch's int8 (fbgemm runs int8 GEMMs with AVX2 or AVX-512, and keeps the weights to 7 bits
+    where u8 x s8 products could saturate: :func:`~albertkit.quantization.int8_weight_bits`); fp32 elsewhere (x86 without AVX2,
     aarch64 without bf16, other devices). Each meets the agreement bounds the tests assert
     (tests/test_cpu_paths.py).
     """
