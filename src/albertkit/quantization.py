@@ -56,9 +56,10 @@ def int8_engine() -> str:
     fbgemm has no AMX kernels; oneDNN's dynamic int8 Linear runs on AMX's int8 tiles, with the same
     arithmetic (u8 activations with one scale and zero point per call, s8 weights per channel, 32-bit
     sums: outputs equal to fbgemm's to float rounding). Measured on an AMX Xeon, 2 threads
-    (``python bench/int8_engines.py``): a 1,024 x 768 -> 3,072 Linear 4x faster than fbgemm, and
-    at one sentence's 10 rows faster too. Elsewhere fbgemm stays: it is what every other class was
-    measured with. The engine belongs to the packed weight, not to the process: a model quantized
+    (``python bench/int8_engines.py``): albert-base's Linears 1.6-2.1x faster than fbgemm at 1,024
+    rows, 1.1-1.4x at 10; the whole int8 encoder 1.7x at 8 x 128, but ~10% slower at one 10-token
+    sentence, where per-call overhead outweighs the GEMMs (bf16, ``auto``'s choice on this class, is
+    faster than either). Elsewhere fbgemm stays: it is what every other class was measured with. The engine belongs to the packed weight, not to the process: a model quantized
     here runs on oneDNN whatever ``torch.backends.quantized.engine`` says later (a copy made by
     ``copy.deepcopy`` re-packs for the global engine).
 
