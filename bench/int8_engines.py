@@ -27,13 +27,11 @@ SHAPES = ((768, 2304, "Q/K/V (one GEMM)"), (768, 768, "attention output"), (768,
 
 
 def packed(weight: torch.Tensor, bias: torch.Tensor, engine: str) -> object:
-    saved = torch.backends.quantized.engine
-    torch.backends.quantized.engine = engine
-    try:
-        q = torch.quantize_per_channel(weight, weight.abs().amax(1) / 127, torch.zeros(weight.shape[0], dtype=torch.long), 0, torch.qint8)
+    from albertkit.quantization import _packing_for
+
+    q = torch.quantize_per_channel(weight, weight.abs().amax(1) / 127, torch.zeros(weight.shape[0], dtype=torch.long), 0, torch.qint8)
+    with _packing_for(engine):
         return torch.ops.quantized.linear_prepack(q, bias)
-    finally:
-        torch.backends.quantized.engine = saved
 
 
 def main() -> None:

@@ -59,8 +59,9 @@ def int8_engine() -> str:
     (``python bench/int8_engines.py``): albert-base's Linears 1.6-2.1x faster than fbgemm at 1,024
     rows, 1.1-1.4x at 10; the whole int8 encoder 1.7x at 8 x 128, but ~10% slower at one 10-token
     sentence, where per-call overhead outweighs the GEMMs (bf16, ``auto``'s choice on this class, is
-    faster than either). Elsewhere fbgemm stays: it is what every other class was measured with. The engine belongs to the packed weight, not to the process: a model quantized
-    here runs on oneDNN whatever ``torch.backends.quantized.engine`` says later (a copy made by
+    faster than either). Elsewhere fbgemm stays: it is what every other class was measured with.
+    The engine belongs to the packed weight, not to the process: a model quantized here runs on
+    oneDNN whatever ``torch.backends.quantized.engine`` says later (a copy made by
     ``copy.deepcopy`` re-packs for the global engine).
 
         >>> int8_engine() in ("onednn", "x86", "fbgemm", "qnnpack")
