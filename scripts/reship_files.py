@@ -105,6 +105,8 @@ def logs(run: Path, training: Path, step: int) -> dict[str, object]:
         "optimizer_state": "not kept (AdamW moments are 2x the model); --start-step re-warms the lr over 100 steps",
         "continue_with": f"RESUME_FROM={training.parent} PROCS=2 scripts/train_albert_mini_en.sh runs/albert-mini-en [STOP_AFTER]",
     }
+    if branch is None and step >= int(args["max_steps"]):
+        position["continue_with"] = "nothing: the schedule is complete (a new schedule starts from these weights with --init-from)"
     if branch is not None:
         trunk, at = branch
         lr_at = float(args["lr"]) * WarmupLinearDecay(int(args["warmup_steps"]), int(args["max_steps"]))(at)

@@ -24,9 +24,10 @@
 # autocast. The model is the shipped config (E 64, H 256, 4 layers sharing one block).
 #
 # When OUT's checkpoints are gone (a new machine) but committed weights are not, continue from a
-# model folder whose training/position.json records its schedule step: training-state/albert-mini-en
-# (the schedule's latest committed weights). The shipped folder also has a position.json, but it
-# may hold a release branch (weights annealed off the schedule, a "stage 4"), not a schedule point:
+# model folder whose training/position.json records its schedule step: the shipped folder when it
+# holds a schedule point (it does now: step 48,000, the schedule's end), else the trunk's weights
+# committed beside a shipped release branch (weights annealed off the schedule, a "stage 4"; kept in
+# training-state/albert-mini-en while one was shipped):
 #   RESUME_FROM=training-state/albert-mini-en scripts/train_albert_mini_en.sh OUT [STOP_AFTER]
 # (the stage holding that step starts there from those weights: fresh optimizer, 100 re-warm steps).
 #

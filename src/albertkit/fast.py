@@ -384,7 +384,7 @@ def quantize_onnx_int8(src: str | os.PathLike, dst: str | os.PathLike, *, unsign
     saturating 16-bit pairs (error 0.43 instead of 0.05 on a test model); its docs advise 7-bit
     weights (``reduce_range``) or the U8U8 format, whose kernels widen to 16 bits before multiplying.
     ``unsigned_weights`` (default: no VNNI) takes U8U8: uint8 weights per channel with a zero point,
-    all 8 bits. With 7-bit weights the shipped albert-mini-en's fill-mask top-1 fell below the 97%
+    all 8 bits. With 7-bit weights the 33.4% albert-mini-en's fill-mask top-1 fell below the 97%
     bound (96.4% of 166 clear sentences in tests/test_cpu_paths.py, forced avx2); with U8U8 it passes.
     Only the shared block's weight MatMuls (6 per layer application) are quantized, each weight once;
     the embeddings, the E -> H mapping and the heads stay fp32, the tied MLM decoder reading the one

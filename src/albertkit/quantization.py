@@ -102,7 +102,7 @@ class Int8Linear(DynamicLinear):
     per token, not per batch.
 
     The kernel quantizes its input with one scale for the whole [B, T, in] tensor, so the rounding of a
-    token depends on the largest activation anywhere in the batch: on the shipped albert-mini-en,
+    token depends on the largest activation anywhere in the batch: on an earlier albert-mini-en release,
     per-batch scales are the dominant int8 error (simulated: weights alone add a KL to fp32 of
     0.00008, per-batch activations 0.00126, per-token activations 0.00025), and a sentence's result
     moves with the sentences batched beside it. Dividing each row by its absmax before the kernel
@@ -169,7 +169,7 @@ def calibration_batch(vocab_size: int, max_positions: int, *, batch: int = 32, l
 
     A transformer's activation outliers sit in the same few channels whatever the text, which is
     what smoothing needs to know; random ids find them without any data at hand. Measured on the
-    shipped albert-mini-en (``bench.agreement``'s 1,000 sentences, AMX Xeon, alpha 0.5): KL to fp32
+    albert-mini-en, 33.4% release (``bench.agreement``'s 1,000 sentences, AMX Xeon, alpha 0.5): KL to fp32
     0.00228 unsmoothed, 0.00170 calibrated on this batch, 0.00109 on 200 real corpus sentences
     (pass such batches as ``quantize_int8(..., calibration=...)``).
     """
@@ -220,7 +220,7 @@ def quantize_int8(
     inputs' per-channel maxima, measured over ``calibration`` (batches with ``input_ids`` and
     ``attention_mask``; default :func:`calibration_batch`, random ids), set the factors
     (:func:`smoothing_factors`) that move outlier channels from the activations into the weights.
-    Measured on ``bench.agreement``'s 1,000 sentences (shipped albert-mini-en, AMX Xeon), KL of the
+    Measured on ``bench.agreement``'s 1,000 sentences (albert-mini-en, the 33.4% release, AMX Xeon), KL of the
     [MASK] distributions to fp32 and top-1 agreement: 8-bit weights 0.00228 / 96.7% unsmoothed,
     0.00142 / 96.9% smoothed; under fbgemm's AVX2 kernels (7-bit weights, the class ``auto`` picks
     int8 on) 0.00360 / 94.7% -> 0.00232 / 97.3%. alpha 0.35 had the lowest KL of 0.25-0.6 for both
