@@ -32,7 +32,7 @@ from bench.fill_mask_agreement import corpus_mask_sentences  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 
-__all__ = ["mlm_top1_agreement"]
+__all__ = ["agreement_batches", "mask_logits", "mlm_top1_agreement"]
 
 
 def _folder() -> Path:
@@ -41,15 +41,12 @@ def _folder() -> Path:
     return Path(albertkit.__file__).resolve().parent / "models" / "albert-mini-en"
 
 
-def mlm_top1_agreement(n: int = 1000, seed: int = 0, batch_size: int = 50) -> dict[str, float]:
-    """Share of [MASK] positions whose top-1 token equals transformers fp32's, per path."""
-    from albertkit import AlbertForMaskedLM, AlbertTokenizer
-    from albertkit.fast import optimize
+def agreement_batches(n: int = 1000, seed: int = 0, batch_size: int = 50) -> tuple[list[dict[str, torch.Tensor]], int]:
+    """The inputs every path sees: ``n`` corpus sentences with one [MASK] each, in length order,
+    padded per batch (albertkit's tokenizer of albert-mini-en); and the [MASK] id."""
+    from albertkit import AlbertTokenizer
 
-    from bench.peers import ort_peers, transformers_int8, transformers_model
-
-    folder = _folder()
-    tok = AlbertTokenizer.from_pretrained(str(folder))
+    tok = AlbertTokenizer.from_pretrained(str(_folder()))
     texts = corpus_mask_sentences(SHARED / "corpus", n, seed=seed)
     texts.sort(key=lambda t: len(tok.encode_batch([t])[0]))
     batches = []
@@ -57,10 +54,28 @@ def mlm_top1_agreement(n: int = 1000, seed: int = 0, batch_size: int = 50) -> di
         enc = tok(texts[i : i + batch_size], padding=True, return_tensors="pt")
         ids = enc["input_ids"]
         batches.append({"input_ids": ids, "attention_mask": enc["attention_mask"], "token_type_ids": torch.zeros_like(ids)})
-    mask_id = tok.mask_token_id
+    return batches, tok.mask_token_id
 
-    def logits_of(out: object) -> torch.Tensor:
-        return out if isinstance(out, torch.Tensor) else out.logits  # type: ignore[attr-defined]
+
+def mask_logits(model: Callable[..., object], batches: list[dict[str, torch.Tensor]], mask_id: int) -> torch.Tensor:
+    """``model``'s fp32 logits at every [MASK] position of ``batches``, [positions, vocab]."""
+    with torch.inference_mode():
+        return torch.cat([_logits_of(model(**b)).float()[b["input_ids"] == mask_id] for b in batches])
+
+
+def _logits_of(out: object) -> torch.Tensor:
+    return out if isinstance(out, torch.Tensor) else out.logits  # type: ignore[attr-defined]
+
+
+def mlm_top1_agreement(n: int = 1000, seed: int = 0, batch_size: int = 50) -> dict[str, float]:
+    """Share of [MASK] positions whose top-1 token equals transformers fp32's, per path."""
+    from albertkit import AlbertForMaskedLM
+    from albertkit.fast import optimize
+
+    from bench.peers import ort_peers, transformers_int8, transformers_model
+
+    folder = _folder()
+    batches, mask_id = agreement_batches(n, seed, batch_size)
 
     ours = AlbertForMaskedLM.from_pretrained(str(folder)).eval()
     hf32 = transformers_model("AlbertForMaskedLM", folder)
@@ -80,14 +95,8 @@ def mlm_top1_agreement(n: int = 1000, seed: int = 0, batch_size: int = 50) -> di
             paths["ORT fp32"], paths["ORT int8"], paths["ORT int8 encoder-only"] = ort32, ort8, ort8enc
         except ImportError:
             pass
-    with torch.inference_mode():
-        ref = [logits_of(hf32(**b)).float().argmax(-1)[b["input_ids"] == mask_id] for b in batches]
-        result = {}
-        for name, model in paths.items():
-            got = [logits_of(model(**b)).float().argmax(-1)[b["input_ids"] == mask_id] for b in batches]
-            same = sum(int((g == r).sum()) for g, r in zip(got, ref))
-            result[name] = same / sum(len(r) for r in ref)
-    return result
+    ref = mask_logits(hf32, batches, mask_id).argmax(-1)
+    return {name: (mask_logits(model, batches, mask_id).argmax(-1) == ref).float().mean().item() for name, model in paths.items()}
 
 
 def main() -> None:
