@@ -14,9 +14,10 @@ sources, with each source alone (KL of the [MASK] distributions to fp32, and top
   one group of the block's MatMuls quantized at a time: the fused Q/K/V (``Attention``), the
   attention output (``dense``), FFN in (``ffn``), FFN out (``ffn_output``), then all of them;
 * albertkit bf16 and transformers bf16, for scale (a format with 8 significant bits per value), and
-  albertkit's torch int8 as ``optimize(model, "int8")`` builds it.
+  albertkit's torch int8 as ``optimize(model, "int8")`` builds it (and, with ``--calibration N``,
+  calibrated on N other corpus sentences).
 
-    python -m bench.int8_error_sources [--n 1000] [--alphas 0.35,0.5] [--no-ort]
+    python -m bench.int8_error_sources [--n 1000] [--alphas 0.35,0.5] [--no-ort] [--calibration 256]
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000, help="sentences (default 1000, bench/agreement.py's)")
     ap.add_argument("--alphas", default="0.35,0.5", help="SmoothQuant alphas to simulate besides none")
     ap.add_argument("--no-ort", action="store_true", help="skip the ONNX Runtime rows")
+    ap.add_argument("--calibration", type=int, default=0, metavar="N",
+                    help="also albertkit int8 with its smoothing calibrated on N other corpus sentences")
     args = ap.parse_args()
 
     from albertkit import AlbertForMaskedLM
@@ -141,6 +144,16 @@ def main() -> None:
         "transformers bf16": transformers_model("AlbertForMaskedLM", folder, torch.bfloat16),
         "albertkit int8 (torch: per-token scales, smoothing 0.35)": optimize(copy.deepcopy(model), "int8"),
     }
+    if args.calibration:
+        from albertkit import AlbertTokenizer
+        from albertkit.quantization import calibration_from_texts
+        from bench.agreement import SHARED
+        from bench.fill_mask_agreement import corpus_mask_sentences
+
+        # other sentences than the measured ones (seed 99), their [MASK] filled with a common word
+        texts = [t.replace("[MASK]", "the") for t in corpus_mask_sentences(SHARED / "corpus", args.calibration, seed=99)]
+        calibration = calibration_from_texts(AlbertTokenizer.from_pretrained(str(folder)), texts)
+        paths[f"albertkit int8, smoothing calibrated on {len(texts)} corpus sentences"] = optimize(copy.deepcopy(model), "int8", calibration=calibration)
     alphas = [None] + [float(a) for a in args.alphas.split(",") if a]
     for activations in ("none", "tensor", "token"):
         for alpha in alphas:

@@ -71,3 +71,64 @@ def test_cli_fast_auto_names_its_choice(mlm, capsys, caplog, monkeypatch) -> Non
         assert main(["fill-mask", SENTENCES[0], "--model", str(mlm), "--fast", "auto", "--top-k", "1"]) == 0
     assert f"fast path auto -> {'fp32' if level == 'default' else 'int8'} (CPU class {level}" in caplog.text
     assert len(json.loads(capsys.readouterr().out)) == 1
+
+
+CALIBRATION = [
+    "the committee will meet again next week to discuss the budget.",
+    "he walked to the station and waited for the train.",
+    "rain fell on the city all through the night.",
+]
+
+
+def _smoothing(model) -> list:
+    from albertkit.quantization import Int8Linear
+
+    return [m.input_smoothing for m in model.modules() if isinstance(m, Int8Linear)]
+
+
+def test_int8_calibrates_its_smoothing_on_the_given_texts(mlm) -> None:
+    import torch
+
+    from albertkit import AlbertForMaskedLM, pipeline
+    from albertkit.quantization import calibration_from_texts, quantize_int8
+
+    calibrated = pipeline("fill-mask", model=mlm, fast="int8", calibration=CALIBRATION)
+    default = pipeline("fill-mask", model=mlm, fast="int8")
+    batches = calibration_from_texts(calibrated.tokenizer, CALIBRATION, max_length=512, batch_size=32)
+    direct = quantize_int8(AlbertForMaskedLM.from_pretrained(str(mlm)), calibration=batches)
+    got, want, random_ids = _smoothing(calibrated.model), _smoothing(direct), _smoothing(default.model)
+    assert len(got) == 6 and all(torch.equal(a, b) for a, b in zip(got, want))
+    assert not all(torch.equal(a, b) for a, b in zip(got, random_ids))  # the texts, not random ids, set them
+    ref = pipeline("fill-mask", model=mlm, top_k=1)
+    assert [r[0]["token"] for r in ref(SENTENCES)] == [r[0]["token"] for r in calibrated(SENTENCES, top_k=1)]
+
+
+def test_calibration_belongs_to_int8_only(mlm) -> None:
+    from albertkit import pipeline
+    from albertkit.quantization import calibration_from_texts
+
+    with pytest.raises(ValueError, match="int8 path only, not 'bf16'"):
+        pipeline("fill-mask", model=mlm, fast="bf16", calibration=CALIBRATION)
+    tok = pipeline("fill-mask", model=mlm).tokenizer
+    with pytest.raises(ValueError, match="no calibration texts"):
+        calibration_from_texts(tok, [])
+    with pytest.raises(ValueError, match="calibration text 1 is empty"):
+        calibration_from_texts(tok, ["fine", "  "])
+    with pytest.raises(TypeError, match="list of strings"):
+        calibration_from_texts(tok, "one string")
+
+
+def test_cli_calibration_file(mlm, tmp_path, capsys) -> None:
+    from albertkit.cli import main
+
+    texts = tmp_path / "calib.txt"
+    texts.write_text("\n".join(CALIBRATION) + "\n\n", encoding="utf-8")
+    assert main(["fill-mask", SENTENCES[0], "--model", str(mlm), "--fast", "int8", "--calibration", str(texts), "--top-k", "1"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+    assert main(["fill-mask", SENTENCES[0], "--model", str(mlm), "--fast", "bf16", "--calibration", str(texts)]) == 2
+    assert "use it with --fast int8 or auto, not bf16" in capsys.readouterr().err
+    assert main(["fill-mask", SENTENCES[0], "--model", str(mlm), "--fast", "int8", "--calibration", str(tmp_path / "none.txt")]) == 2
+    assert "none.txt: no such calibration file" in capsys.readouterr().err
+    (tmp_path / "blank.txt").write_text("\n \n", encoding="utf-8")
+    assert main(["fill-mask", SENTENCES[0], "--model", str(mlm), "--fast", "int8", "--calibration", str(tmp_path / "blank.txt")]) == 2
+    assert "no calibration texts" in capsys.readouterr().err

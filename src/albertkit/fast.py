@@ -29,7 +29,7 @@ import os
 import tempfile
 import types
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -541,7 +541,13 @@ def auto_mode(device: torch.device | str = "cpu") -> str:
     return "fp32"
 
 
-def optimize(model: nn.Module, mode: str = "fp32", *, cache_dir: str | os.PathLike | None = None) -> Any:
+def optimize(
+    model: nn.Module,
+    mode: str = "fp32",
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    calibration: Iterable[Mapping[str, Tensor]] | None = None,
+) -> Any:
     """``model`` on the fast path ``mode`` (one of :data:`MODES`); the hook pipelines and the CLI use.
 
         >>> fast = optimize(model, "auto")  # bf16 with AMX / AVX512-BF16, int8 on AVX2  # doctest: +SKIP
@@ -551,21 +557,28 @@ def optimize(model: nn.Module, mode: str = "fp32", *, cache_dir: str | os.PathLi
     too where the CPU has native bf16); ``"int8"`` returns a quantized copy; ``"onnx"`` /
     ``"onnx-int8"`` export it (into ``cache_dir`` or a temporary folder kept for the process's life)
     and return an :class:`OrtModel`; ``"auto"`` picks by :func:`auto_mode` and logs its choice.
+    ``calibration``: batches of text like the text to come (``input_ids``, ``attention_mask``;
+    :func:`~albertkit.quantization.calibration_from_texts` makes them), which set int8's smoothing
+    (:func:`~albertkit.quantization.quantize_int8`); for ``"int8"``, or ``"auto"`` where it picks int8.
     """
     if mode not in MODES:
         raise ValueError(f"unknown fast path {mode!r}; use one of {', '.join(MODES)}")
+    if calibration is not None and mode not in ("int8", "auto"):
+        raise ValueError(f"calibration applies to the int8 path only, not {mode!r}")
     model.eval()
     if mode == "auto":
         device = next(model.parameters()).device
         mode = auto_mode(device)
         where = cpu_capability().describe() if device.type == "cpu" else str(device)
         logger.info("fast path auto -> %s (CPU class %s)", mode, where)
+        if calibration is not None and mode != "int8":
+            logger.info("calibration unused: the %s path needs none", mode)
     if mode == "fp32":
         return fuse_cpu_layers(model)
     if mode == "bf16":
         return fuse_cpu_layers(to_bf16(model))
     if mode == "int8":
-        return quantize_int8(model)
+        return quantize_int8(model, calibration=calibration)
     folder = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="albertkit-onnx-"))
     path = export_onnx(model, folder / f"{type(model).__name__}{'-int8' if mode == 'onnx-int8' else ''}.onnx", int8=mode == "onnx-int8")
     return OrtModel(path)

@@ -14,7 +14,7 @@ import contextlib
 import copy
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -23,7 +23,7 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear  # torch impor
 
 from albertkit.cpu import cpu_capability
 
-__all__ = ["Int8Linear", "calibration_batch", "input_absmax", "int8_engine", "int8_qconfig", "int8_weight_bits", "quantize_int8", "smoothing_factors"]
+__all__ = ["Int8Linear", "calibration_batch", "calibration_from_texts", "input_absmax", "int8_engine", "int8_qconfig", "int8_weight_bits", "quantize_int8", "smoothing_factors"]
 
 
 def int8_weight_bits() -> int:
@@ -177,6 +177,36 @@ def calibration_batch(vocab_size: int, max_positions: int, *, batch: int = 32, l
     low = min(5, vocab_size - 1)
     ids = torch.randint(low, vocab_size, (batch, min(length, max_positions)), generator=generator)
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+def calibration_from_texts(
+    tokenizer: Callable[..., Mapping[str, Tensor]], texts: Sequence[str], *, max_length: int = 512, batch_size: int = 32
+) -> list[dict[str, Tensor]]:
+    """Batches of ``texts`` for :func:`quantize_int8`'s ``calibration``: tokenized with ``tokenizer``
+    (albertkit's or transformers'), cut to ``max_length`` pieces, ``batch_size`` texts per batch.
+
+        >>> batches = calibration_from_texts(tokenizer, ["A sentence like the ones to serve."])  # doctest: +SKIP
+        >>> q = quantize_int8(model, calibration=batches)  # doctest: +SKIP
+
+    Text like the text the model will see sets the smoothing factors better than the default random
+    ids: measured on albert-mini-en (34.4% release, ``python -m bench.int8_error_sources
+    --calibration 256``), KL of the [MASK] distributions to fp32 0.00153 -> 0.00145 with 8-bit
+    weights (AMX Xeon) and 0.0026-0.0029 -> 0.0024 with fbgemm's 7-bit AVX2 weights; top-1
+    agreement moves within its noise (+-0.6 point).
+    """
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError(f"calibration texts must be a list of strings, got {type(texts).__name__}")
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        raise ValueError(f"calibration text {bad[0]} is {'empty' if isinstance(texts[bad[0]], str) else type(texts[bad[0]]).__name__}; "
+                         f"give non-empty strings")
+    if not texts:
+        raise ValueError("no calibration texts")
+    batches = []
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[i : i + batch_size]), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        batches.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]})
+    return batches
 
 
 def input_absmax(backbone: nn.Module, linears: dict[str, nn.Linear], batches: Iterable[Mapping[str, Tensor]]) -> dict[str, Tensor]:

@@ -55,6 +55,7 @@ def pipeline(
     truncation: str = "error",
     progress: bool | None = None,
     fast: str | None = None,
+    calibration: list[str] | None = None,
     **defaults: Any,
 ) -> Pipeline:
     """Build the pipeline for ``task``.
@@ -63,7 +64,9 @@ def pipeline(
     albert-base-v2, or the model albertkit ships when albert-base-v2 is not available (warned).
     ``tokenizer``: defaults to the model's. ``truncation``: "error" (default) rejects texts longer than
     the model's window, "warn" cuts them with a warning. ``fast``: None (plain fp32), or one of
-    ``albertkit.fast.MODES`` ("bf16", "int8", "onnx", "onnx-int8", "fp32"). Extra keywords become per-call defaults
+    ``albertkit.fast.MODES`` ("bf16", "int8", "onnx", "onnx-int8", "fp32"). ``calibration``: texts like
+    the inputs to come, on which ``fast="int8"`` (or ``"auto"`` where it picks int8) calibrates its
+    smoothing (default: random token ids). Extra keywords become per-call defaults
     (``top_k=3``, ``aggregation_strategy="simple"``, ``pooling="cls"``...).
 
         >>> ner = pipeline("ner", model="runs/conll", aggregation_strategy="first")  # doctest: +SKIP
@@ -78,6 +81,7 @@ def pipeline(
         truncation=truncation,
         progress=progress,
         fast=fast,
+        calibration=calibration,
         **defaults,
     )
 

@@ -158,6 +158,7 @@ class Pipeline:
         truncation: str = "error",
         progress: bool | None = None,
         fast: str | None = None,
+        calibration: list[str] | None = None,
         **defaults: Any,
     ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -173,12 +174,17 @@ class Pipeline:
         self.progress = progress
         self.model, source = self._load_model(model)
         self.model_name = str(source)
-        # fp32 (default: the fused CPU block) / bf16 / int8 / ONNX Runtime / auto (albertkit.fast);
-        # each keeps the model's call signature.
-        from albertkit.fast import optimize
-
-        self.model = optimize(self.model, fast or "fp32")
         self.tokenizer = self._load_tokenizer(tokenizer, source)
+        # fp32 (default: the fused CPU block) / bf16 / int8 / ONNX Runtime / auto (albertkit.fast);
+        # each keeps the model's call signature. int8 calibrates its smoothing on `calibration`.
+        from albertkit.fast import optimize
+        from albertkit.quantization import calibration_from_texts
+
+        batches = None
+        if calibration is not None:
+            positions = int(self.model.config.max_position_embeddings)
+            batches = calibration_from_texts(self.tokenizer, calibration, max_length=positions, batch_size=batch_size)
+        self.model = optimize(self.model, fast or "fp32", calibration=batches)
         self.config = self.model.config
         vocab = getattr(self.tokenizer, "vocab_size", None)
         if isinstance(vocab, int) and vocab != self.config.vocab_size:

@@ -45,6 +45,9 @@ def _common(p: argparse.ArgumentParser, texts: bool = True) -> None:
         help="fast path: bf16 weights, int8 dynamic quantization, ONNX Runtime (needs albertkit[onnx]), "
         "or auto: the fastest correct one for this CPU, named on stderr (default fp32)",
     )
+    p.add_argument("--calibration", metavar="FILE",
+                   help="with --fast int8 (or auto where it picks int8): texts like the inputs, one per line, "
+                   "to calibrate the int8 smoothing on (default: random token ids)")
     p.add_argument("--truncate", action="store_true", help="cut too-long texts (with a warning) instead of failing")
 
 
@@ -100,6 +103,27 @@ def _read_inputs(args: argparse.Namespace, keys: tuple[str, ...]) -> list[Any]:
     return items
 
 
+def _calibration_texts(args: argparse.Namespace) -> list[str] | None:
+    """``--calibration FILE``'s lines (blank ones skipped), checked against ``--fast``."""
+    from albertkit.cli import CommandError
+
+    path = getattr(args, "calibration", None)
+    if path is None:
+        return None
+    if args.fast not in ("int8", "auto"):
+        raise CommandError(f"--calibration calibrates the int8 path: use it with --fast int8 or auto, not {args.fast or 'fp32'}")
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such calibration file") from None
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    texts = [line for line in raw.splitlines() if line.strip()]
+    if not texts:
+        raise CommandError(f"{path}: no calibration texts (the file is empty)")
+    return texts
+
+
 def _build(task: str, args: argparse.Namespace, **defaults: Any) -> Any:
     from albertkit.pipelines import pipeline
 
@@ -112,6 +136,7 @@ def _build(task: str, args: argparse.Namespace, **defaults: Any) -> Any:
         batch_size=args.batch_size,
         truncation="warn" if args.truncate else "error",
         fast=args.fast,
+        calibration=_calibration_texts(args),
         **defaults,
     )
 
