@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from albertkit.config import AlbertConfig
 from albertkit.cpu import cpu_capability, warn_bf16_slow
-from albertkit.fused import fuse_cpu_layers
+from albertkit.fused import fuse_cpu_layers, unfuse_cpu_layers
 from albertkit.layout import FAST_MODES, TASK_TO_CLASS  # noqa: F401  (TASK_TO_CLASS re-exported: where it lived before)
 from albertkit.modeling import MODEL_CLASSES, _extended_attention_mask
 from albertkit.quantization import quantize_int8
@@ -578,7 +578,9 @@ def optimize(
     if mode == "bf16":
         return fuse_cpu_layers(to_bf16(model))
     if mode == "int8":
-        return quantize_int8(model, calibration=calibration)
+        # On a copy without the fused block, whose packed GEMMs would hide the Linears from smoothing's
+        # calibration hooks (and from the quantizer); the caller's model stays as it was.
+        return quantize_int8(unfuse_cpu_layers(copy.deepcopy(model)), inplace=True, calibration=calibration)
     folder = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="albertkit-onnx-"))
     path = export_onnx(model, folder / f"{type(model).__name__}{'-int8' if mode == 'onnx-int8' else ''}.onnx", int8=mode == "onnx-int8")
     return OrtModel(path)

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from albertkit.cpu import cpu_capability
 from albertkit.modeling import AlbertLayer, _tracing
 
-__all__ = ["FusedAlbertLayer", "OneDnnLinear", "fuse_cpu_layers", "onednn_available", "row_chunks"]
+__all__ = ["FusedAlbertLayer", "OneDnnLinear", "fuse_cpu_layers", "onednn_available", "row_chunks", "unfuse_cpu_layers"]
 
 # Epilogue names oneDNN knows, per hidden_act: (post-op, algorithm).
 _ONEDNN_ACT = {
@@ -377,4 +377,25 @@ def fuse_cpu_layers(model: nn.Module) -> nn.Module:
                 FusedAlbertLayer.fuse(module)
             elif type(module) is nn.Linear:
                 module.__class__ = OneDnnLinear
+    return model
+
+
+def unfuse_cpu_layers(model: nn.Module) -> nn.Module:
+    """Undo :func:`fuse_cpu_layers` in place (the plain ``AlbertLayer`` and ``nn.Linear`` again, same
+    parameters); returns ``model``.
+
+    For code that must see every Linear called, such as int8 calibration's forward hooks: the fused
+    block runs its GEMMs on packed weights and never calls its Linear modules.
+
+        >>> unfuse_cpu_layers(fuse_cpu_layers(model))  # doctest: +SKIP
+    """
+    for module in model.modules():
+        if isinstance(module, FusedAlbertLayer):
+            module.__class__ = AlbertLayer
+        elif type(module) is OneDnnLinear:
+            module.__class__ = nn.Linear
+        else:
+            continue
+        for name in ("_packed_cache", "_chain"):  # packed copies of the weights: dropped with the class
+            module.__dict__.pop(name, None)
     return model

@@ -281,6 +281,12 @@ def quantize_int8(
             cfg = backbone.config
             calibration = [calibration_batch(cfg.vocab_size, cfg.max_position_embeddings)]
         maxima = input_absmax(backbone, linears, calibration)
+        unseen = sorted(set(linears) - set(maxima))
+        if unseen:  # never silently unsmoothed: e.g. a fused block (albertkit.fused) bypasses its Linears
+            raise ValueError(
+                f"the calibration forward never called {', '.join(unseen)}: quantize a model whose Linears run "
+                f"(albertkit.fused.unfuse_cpu_layers undoes the fused CPU block; albertkit.fast.optimize does it)"
+            )
         with torch.no_grad():
             for name, m in linears.items():
                 if name in maxima:
