@@ -639,3 +639,36 @@ def test_cli_serve_reports_a_model_that_fails_to_load(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "no-such-model"), "--port", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("albertkit serve: error: the model failed to load:") and "no-such-model" in err
+
+
+def test_int8_served_model_calibrates_on_the_given_texts(shared_data) -> None:
+    import torch
+
+    from albertkit import AlbertForMaskedLM, AlbertTokenizer
+    from albertkit.quantization import Int8Linear, calibration_from_texts, quantize_int8
+    from albertkit.serving import ServedModel
+
+    texts = corpus_sentences(shared_data, 8)
+    served = ServedModel.load(str(MINI), fast="int8", calibration=texts)
+    batches = calibration_from_texts(AlbertTokenizer.from_pretrained(str(MINI)), texts, max_length=512)
+    direct = quantize_int8(AlbertForMaskedLM.from_pretrained(str(MINI)), calibration=batches)
+
+    def smoothing(model) -> list:
+        return [m.input_smoothing for m in model.modules() if isinstance(m, Int8Linear)]
+
+    got = smoothing(served._pipes["fill-mask", False].model)
+    assert len(got) == 6 and all(torch.equal(a, b) for a, b in zip(got, smoothing(direct)))
+    assert served._pipes["embed", False].model is served._pipes["fill-mask", False].model.albert  # one copy
+    with pytest.raises(ValueError, match="int8 path only, not 'fp32'"):
+        ServedModel.load(str(MINI), fast="fp32", calibration=texts)
+
+
+def test_serve_cli_refuses_calibration_without_int8(tmp_path, capsys) -> None:
+    from albertkit.cli import main
+
+    calib = tmp_path / "calib.txt"
+    calib.write_text("a sentence\n", encoding="utf-8")
+    assert main(["serve", str(MINI), "--fast", "auto", "--calibration", str(calib)]) == 2
+    assert "use it with --fast int8, not auto" in capsys.readouterr().err
+    assert main(["serve", str(MINI), "--fast", "int8", "--calibration", str(tmp_path / "missing.txt")]) == 2
+    assert "missing.txt: no such calibration file" in capsys.readouterr().err

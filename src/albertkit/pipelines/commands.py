@@ -104,7 +104,7 @@ def _read_inputs(args: argparse.Namespace, keys: tuple[str, ...]) -> list[Any]:
 
 
 def _calibration_texts(args: argparse.Namespace) -> list[str] | None:
-    """``--calibration FILE``'s lines (blank ones skipped), checked against ``--fast``."""
+    """``--calibration FILE``'s lines, checked against ``--fast``."""
     from albertkit.cli import CommandError
 
     path = getattr(args, "calibration", None)
@@ -112,6 +112,14 @@ def _calibration_texts(args: argparse.Namespace) -> list[str] | None:
         return None
     if args.fast not in ("int8", "auto"):
         raise CommandError(f"--calibration calibrates the int8 path: use it with --fast int8 or auto, not {args.fast or 'fp32'}")
+    return read_calibration_file(path)
+
+
+def read_calibration_file(path: str) -> list[str]:
+    """A calibration file's texts: one per line, UTF-8, blank lines skipped (``--calibration FILE``
+    of the pipeline commands and ``albertkit serve``); a clear error when it has none."""
+    from albertkit.cli import CommandError
+
     try:
         raw = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

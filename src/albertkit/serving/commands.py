@@ -37,6 +37,8 @@ def register(sub: Any) -> None:
     p.add_argument("--fast", choices=FAST_CHOICES, default="auto", help="fast path (auto: bf16 where the CPU/GPU runs it natively, else fp32)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--pooling", choices=("mean", "cls", "max"), default="mean", help="pooling of /embed (default mean)")
+    p.add_argument("--calibration", metavar="FILE",
+                   help="with --fast int8: texts like the requests to come, one per line, to calibrate the int8 smoothing on")
     p.add_argument(
         "--max-batch-tokens", type=int, default=None,
         help="padded tokens per forward pass (default: 16384 on a GPU; on CPU 4 MiB of FFN activations, 1024 tokens for albert-mini-en)",
@@ -70,6 +72,13 @@ def serve(args: argparse.Namespace) -> int:
         raise CommandError(f"{SERVE_INSTALL_HINT} ({exc.name} is missing)") from None
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be between 0 and 65535, got {args.port}")
+    calibration = None
+    if args.calibration is not None:
+        if args.fast != "int8":
+            raise CommandError(f"--calibration calibrates the int8 path: use it with --fast int8, not {args.fast}")
+        from albertkit.pipelines.commands import read_calibration_file
+
+        calibration = read_calibration_file(args.calibration)
     settings = ServerSettings(
         max_batch_tokens=args.max_batch_tokens,
         max_concurrent_requests=args.max_concurrent_requests,
@@ -80,7 +89,9 @@ def serve(args: argparse.Namespace) -> int:
         tokenization_workers=args.tokenization_workers,
         model_threads=args.model_threads,
     )
-    app = create_app(lambda: ServedModel.load(args.model, fast=args.fast, pooling=args.pooling, device=args.device), settings)
+    app = create_app(
+        lambda: ServedModel.load(args.model, fast=args.fast, pooling=args.pooling, device=args.device, calibration=calibration), settings
+    )
     # timeout_keep_alive: uvicorn's 5 s default closes a keep-alive connection whose client is slow to
     # send its next request (a busy client process), racing with that request; 60 s avoids it.
     config = uvicorn.Config(

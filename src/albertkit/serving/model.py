@@ -76,7 +76,20 @@ class ServedModel:
     _pipes: dict[tuple[str, bool], Pipeline] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, model: str | os.PathLike | None, *, fast: str = "fp32", pooling: str = "mean", device: str = "cpu") -> "ServedModel":
+    def load(
+        cls,
+        model: str | os.PathLike | None,
+        *,
+        fast: str = "fp32",
+        pooling: str = "mean",
+        device: str = "cpu",
+        calibration: list[str] | None = None,
+    ) -> "ServedModel":
+        """Load ``model`` with every route's pipeline on one copy of the weights, on the fast path
+        ``fast`` (``calibration``: texts for int8's smoothing, see ``quantization.calibration_from_texts``).
+
+            >>> served = ServedModel.load("src/albertkit/models/albert-mini-en", fast="int8", calibration=texts)  # doctest: +SKIP
+        """
         from albertkit.checkpoint import resolve_checkpoint
         from albertkit.fast import optimize
         from albertkit.modeling import MODEL_CLASSES
@@ -87,6 +100,8 @@ class ServedModel:
         if pooling not in POOLING_MODES:
             raise ValueError(f"--pooling must be one of {', '.join(POOLING_MODES)}, got {pooling!r}")
         fast = resolve_fast(fast, device)
+        if calibration is not None and fast != "int8":
+            raise ValueError(f"calibration applies to the int8 path only, not {fast!r}")
         checkpoint = resolve_checkpoint(resolve_model(model))  # one lookup for the weights and the tokenizer
         name = checkpoint.name
         head = _head_class(checkpoint)
@@ -109,7 +124,12 @@ class ServedModel:
                     module, tokenizer, device=device, truncation="warn" if truncate else "error", **defaults
                 )
         if fast != "fp32":
-            head_fast = optimize(torch_model, fast)
+            batches = None
+            if calibration is not None:
+                from albertkit.quantization import calibration_from_texts
+
+                batches = calibration_from_texts(tokenizer, calibration, max_length=int(torch_model.config.max_position_embeddings))
+            head_fast = optimize(torch_model, fast, calibration=batches)
             if fast in ("onnx", "onnx-int8"):
                 # An ONNX graph has no submodules: the backbone gets its own export (two sessions).
                 backbone_fast = head_fast if head == "AlbertModel" else optimize(torch_model.albert, fast)
