@@ -94,31 +94,20 @@ def simulate(model: nn.Module, activations: str, alpha: float | None) -> nn.Modu
 
 
 def ort_groups(model: nn.Module, workdir: Path) -> dict[str, Path]:
-    """albertkit's fused fp32 export, quantized as ``quantize_onnx_int8`` does, one group of the
-    shared block's MatMuls at a time and then all: {label: int8 file}."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
+    """albertkit's fused fp32 export, quantized by ``quantize_onnx_int8`` one group of the shared
+    block's MatMuls at a time and then all: {label: int8 file}."""
     import onnx
-    from albertkit.cpu import cpu_capability
-    from albertkit.fast import export_onnx
+    from albertkit.fast import export_onnx, quantize_onnx_int8
 
-    fp32, prepared = export_onnx(model, workdir / "fp32.onnx"), workdir / "prepared.onnx"
-    quant_pre_process(str(fp32), str(prepared), skip_optimization=True, skip_symbolic_shape=True)
+    fp32 = export_onnx(model, workdir / "fp32.onnx")
     groups: dict[str, list[str]] = {}
-    for node in onnx.load(str(prepared)).graph.node:
+    for node in onnx.load(str(fp32)).graph.node:
         if node.op_type == "Attention":
-            groups.setdefault("Q/K/V (Attention)", []).append(node.name)
+            groups.setdefault("Q/K/V (Attention) only", []).append(node.name)
         elif node.op_type == "MatMul" and "/albert_layers" in node.name:
-            groups.setdefault(re.sub(r"_\d+$", "", node.name.split("/")[-2]), []).append(node.name)
-    groups["all (albertkit onnx-int8)"] = [n for names in list(groups.values()) for n in names]
-    weight_type = QuantType.QInt8 if cpu_capability().vnni else QuantType.QUInt8  # quantize_onnx_int8's choice
-    out = {}
-    for label, names in groups.items():
-        dst = workdir / f"int8-{len(out)}.onnx"
-        quantize_dynamic(str(prepared), str(dst), weight_type=weight_type, per_channel=True, reduce_range=False,
-                         op_types_to_quantize=["MatMul", "Attention"], nodes_to_quantize=names)
-        out[f"ORT int8, {label} only" if not label.startswith("all") else f"ORT int8, {label}"] = dst
+            groups.setdefault(re.sub(r"_\d+$", "", node.name.split("/")[-2]) + " only", []).append(node.name)
+    out = {f"ORT int8, {label}": quantize_onnx_int8(fp32, workdir / f"int8-{i}.onnx", nodes=names) for i, (label, names) in enumerate(groups.items())}
+    out["ORT int8, all (albertkit onnx-int8)"] = quantize_onnx_int8(fp32, workdir / "int8-all.onnx")
     return out
 
 

@@ -188,6 +188,25 @@ def test_int8_export_quantizes_every_shared_weight_once(tmp_path, forced, monkey
     assert cos.min() > 0.99, cos
 
 
+def test_int8_export_of_chosen_nodes_only(tmp_path):
+    """quantize_onnx_int8(nodes=...) quantizes those of the block's nodes and no others; a name that
+    is not one of them is refused by name."""
+    import onnx
+
+    from albertkit.fast import quantize_onnx_int8
+
+    cfg = AlbertConfig.from_name("tiny", hidden_size=64, num_attention_heads=4, intermediate_size=128, embedding_size=32,
+                                 vocab_size=1000, num_hidden_layers=3)
+    torch.manual_seed(0)
+    fp32_path = export_onnx(am.AlbertForMaskedLM(cfg).eval(), tmp_path / "fp32.onnx")
+    ffn = [n.name for n in onnx.load(str(fp32_path)).graph.node if n.op_type == "MatMul" and "/ffn/" in n.name]
+    assert len(ffn) == 1  # the first layer application's FFN-in MatMul (the others are ffn_1, ffn_2)
+    ops = _op_counts(quantize_onnx_int8(fp32_path, tmp_path / "ffn.onnx", nodes=ffn))
+    assert ops["MatMulInteger"] == 1 and ops["QAttention"] == 0
+    with pytest.raises(ValueError, match="not weight MatMul/Attention nodes of the shared block: nope"):
+        quantize_onnx_int8(fp32_path, tmp_path / "bad.onnx", nodes=["nope"])
+
+
 def _op_counts(path) -> dict[str, int]:
     import collections
 

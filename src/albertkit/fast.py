@@ -29,7 +29,7 @@ import os
 import tempfile
 import types
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -373,7 +373,9 @@ def _share_weights(proto: Any) -> None:
         graph.initializer.remove(next(i for i in graph.initializer if i.name == name))
 
 
-def quantize_onnx_int8(src: str | os.PathLike, dst: str | os.PathLike, *, unsigned_weights: bool | None = None) -> Path:
+def quantize_onnx_int8(
+    src: str | os.PathLike, dst: str | os.PathLike, *, unsigned_weights: bool | None = None, nodes: Collection[str] | None = None
+) -> Path:
     """ONNX Runtime dynamic int8 quantization of every weight MatMul (per-channel 8-bit weights, uint8 activations).
 
         >>> quantize_onnx_int8("albert.onnx", "albert-int8.onnx")  # doctest: +SKIP
@@ -388,7 +390,9 @@ def quantize_onnx_int8(src: str | os.PathLike, dst: str | os.PathLike, *, unsign
     bound (96.4% of 166 clear sentences in tests/test_cpu_paths.py, forced avx2); with U8U8 it passes.
     Only the shared block's weight MatMuls (6 per layer application) are quantized, each weight once;
     the embeddings, the E -> H mapping and the heads stay fp32, the tied MLM decoder reading the one
-    fp32 word-embedding table through a Transpose (it decides the top-1 prediction).
+    fp32 word-embedding table through a Transpose (it decides the top-1 prediction). ``nodes``: only
+    these of the block's nodes (by name; default all), to measure one group's share of the error
+    (``bench/int8_error_sources.py``).
     """
     _require_onnx()
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -413,6 +417,11 @@ def quantize_onnx_int8(src: str | os.PathLike, dst: str | os.PathLike, *, unsign
             for n in onnx.load(str(prepared)).graph.node
             if (n.op_type == "MatMul" and "/albert_layers" in n.name) or n.op_type == "Attention"
         ]
+        if nodes is not None:
+            unknown = sorted(set(nodes) - set(block))
+            if unknown:
+                raise ValueError(f"{src}: not weight MatMul/Attention nodes of the shared block: {', '.join(unknown)}")
+            block = [n for n in block if n in nodes]
         quantize_dynamic(
             str(prepared),
             str(out),
